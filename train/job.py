@@ -1,0 +1,275 @@
+"""One training run under the SageMaker training layout (/opt/ml by default).
+
+root/input/config/hyperparameters.json   all values strings; unknown keys refused
+root/input/config/inputdataconfig.json   the channels (train, optional validation)
+root/input/data/<channel>/               CSV files, optionally compressed
+root/model/                              the model directory (model.tar.gz on SageMaker)
+root/output/data/                        metrics.json and plots
+root/output/failure                      the reason, when the run fails
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from delaycast.artifact import save_model
+from delaycast.errors import ConfigError, DelaycastError
+from delaycast.schema import FIELDS
+from train import evaluate
+from train.config import TrainingConfig
+from train.data import BUNDLED, bundled_flights_path, read_flights
+from train.model import delay_labels, fit_delay_model, fit_logistic, fit_majority, previous_day_origin_rate
+
+log = logging.getLogger("delaycast.train")
+CHANNELS = ("train", "validation")
+FAILURE_LIMIT = 1024
+
+
+class TrainingStopped(Exception):
+    """SIGTERM arrived (StopTrainingJob, docker stop)."""
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Where a run reads and writes; defaults follow the SageMaker layout under `root`."""
+
+    root: Path
+    data: dict[str, Path] = field(default_factory=dict)
+    model_dir: Path | None = None
+    output_dir: Path | None = None
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def model(self) -> Path:
+        return self.model_dir or self.root / "model"
+
+    @property
+    def output(self) -> Path:
+        return self.output_dir or self.root / "output" / "data"
+
+    @property
+    def failure(self) -> Path:
+        return self.root / "output" / "failure"
+
+    def channel(self, name: str) -> Path | None:
+        """A channel's location: given explicitly, else input/data/<name> if listed or present."""
+        if name in self.data:
+            given = self.data[name]
+            return bundled_flights_path() if str(given) == BUNDLED else given
+        listed = read_json(self.config_dir / "inputdataconfig.json")
+        location = self.root / "input" / "data" / name
+        if (listed and name in listed) or (not listed and location.exists()):
+            return location
+        return None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows and labels of one part of the data."""
+
+    frame: pd.DataFrame
+    labels: np.ndarray
+
+    def where(self, mask: np.ndarray) -> Split:
+        return Split(self.frame[mask].reset_index(drop=True), self.labels[mask])
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} when it does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: must hold a JSON object")
+    return value
+
+
+def run(paths: JobPaths, overrides: dict[str, str]) -> int:
+    """Run training; on failure write the reason to output/failure. Returns the exit code."""
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        config = TrainingConfig.from_strings({**read_json(paths.config_dir / "hyperparameters.json"), **overrides})
+        train_job(paths, config)
+        return 0
+    except TrainingStopped:
+        _fail(paths, "training stopped by SIGTERM before the model was written")
+        return 143
+    except DelaycastError as error:
+        _fail(paths, f"{error.title}: {error.detail}")
+        return 1
+    except MemoryError:
+        _fail(paths, "out of memory: set max_train_rows or use a larger instance")
+        return 1
+    except Exception as error:
+        log.exception("unexpected failure")
+        _fail(paths, f"unexpected {type(error).__name__}: {error}")
+        return 2
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise TrainingStopped()
+
+
+def _fail(paths: JobPaths, reason: str) -> None:
+    log.error("training failed: %s", reason)
+    paths.failure.parent.mkdir(parents=True, exist_ok=True)
+    paths.failure.write_text(reason[:FAILURE_LIMIT])
+
+
+def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
+    """Read, split, fit, evaluate, write reports and the model directory. Returns the manifest."""
+    started = time.monotonic()
+    train_location = paths.channel("train")
+    if train_location is None:
+        raise ConfigError(f"no train channel: put CSV files in {paths.root / 'input/data/train'}")
+    everything = _labelled(train_location, config)
+    validation_location = paths.channel("validation")
+    if validation_location is not None:
+        fit_part, test = everything, _labelled(validation_location, config)
+    else:
+        fit_part, test = _time_split(everything, config)
+    train_part, tune = _tuning_split(fit_part, config)
+    train_part = _limit_rows(train_part, config)
+    log.info("rows: train %d, tune %d, test %d", len(train_part.labels), len(tune.labels), len(test.labels))
+
+    model = fit_delay_model(train_part.frame, train_part.labels, tune.frame, tune.labels, config)
+    log.info("model fitted: %d boosting iterations", model[-1].n_iter_)
+    threshold = evaluate.best_f1_threshold(tune.labels, model.predict_proba(tune.frame)[:, 1])
+    predictions = {
+        "model": model.predict_proba(test.frame)[:, 1],
+        "model (no context)": model.predict_proba(_without_context(test.frame))[:, 1],
+        "logistic regression": fit_logistic(train_part.frame, train_part.labels, config).predict_proba(test.frame)[
+            :, 1
+        ],
+        "majority class": fit_majority(train_part.frame, train_part.labels).predict_proba(test.frame)[:, 1],
+    }
+    metrics = {name: evaluate.scores(test.labels, p, threshold) for name, p in predictions.items()}
+    for name, values in metrics.items():
+        tag = name.replace(" ", "_").replace("(", "").replace(")", "")
+        print(f"test:{tag}:roc_auc={values['roc_auc']:.4f} test:{tag}:pr_auc={values['pr_auc']:.4f}", flush=True)
+    importance = evaluate.input_importance(model, test.frame, test.labels, config.importance_rows, config.random_state)
+    manifest = save_model(model, paths.model, _manifest(config, threshold, metrics, train_part, test, importance))
+    report = {
+        "metrics": metrics,
+        "input_importance": importance,
+        "model_version": manifest["model_version"],
+        "threshold": threshold,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    paths.output.mkdir(parents=True, exist_ok=True)
+    (paths.output / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    evaluate.write_plots(paths.output, test.labels, predictions, importance)
+    log.info("model %s written to %s; reports in %s", manifest["model_version"], paths.model, paths.output)
+    return manifest
+
+
+def _labelled(location: Path, config: TrainingConfig) -> Split:
+    log.info("reading %s", location)
+    frame = read_flights(location)
+    labels, keep = delay_labels(frame, config.disrupted_flights)
+    frame = frame[keep].reset_index(drop=True)
+    if len(labels) == 0:
+        raise DelaycastError(f"{location}: no flight has an arrival outcome to learn from")
+    if frame["origin_delay_rate_prev_day"].isna().all():
+        frame["origin_delay_rate_prev_day"] = previous_day_origin_rate(frame, labels).astype("float32")
+    log.info("read %d flights from %s, %.1f%% delayed", len(labels), location, 100 * labels.mean())
+    return Split(frame, labels)
+
+
+def _time_split(data: Split, config: TrainingConfig) -> tuple[Split, Split]:
+    dates = data.frame["flight_date"]
+    if config.test_start_date is not None:
+        start = pd.Timestamp(config.test_start_date)
+    else:
+        start = pd.Timestamp(
+            np.quantile(dates.to_numpy().astype("datetime64[D]").astype("int64"), 1 - config.test_fraction).astype(
+                "datetime64[D]"
+            )
+        )
+    is_test = (dates >= start).to_numpy()
+    if is_test.all() or not is_test.any():
+        raise ConfigError(
+            f"test_start_date {start.date()} leaves no training or no test rows "
+            f"(data covers {dates.min().date()}..{dates.max().date()})"
+        )
+    log.info("time split: test on flights from %s", start.date())
+    return data.where(~is_test), data.where(is_test)
+
+
+def _tuning_split(data: Split, config: TrainingConfig) -> tuple[Split, Split]:
+    """The last `tuning_fraction` of training dates: early stopping and the threshold."""
+    days = data.frame["flight_date"].to_numpy().astype("datetime64[D]")
+    cut = np.quantile(days.astype("int64"), 1 - config.tuning_fraction).astype("datetime64[D]")
+    is_tune = days >= cut
+    if is_tune.all() or not is_tune.any():
+        raise ConfigError("too few training dates to hold out a tuning period")
+    train = data.where(~is_tune)
+    rng = np.random.default_rng(config.random_state)
+    masked = rng.random(len(train.labels)) < config.context_dropout
+    train.frame.loc[masked, "origin_delay_rate_prev_day"] = np.nan
+    return train, data.where(is_tune)
+
+
+def _limit_rows(data: Split, config: TrainingConfig) -> Split:
+    if config.max_train_rows == 0 or len(data.labels) <= config.max_train_rows:
+        return data
+    rng = np.random.default_rng(config.random_state)
+    keep = np.zeros(len(data.labels), dtype=bool)
+    keep[rng.choice(len(data.labels), config.max_train_rows, replace=False)] = True
+    log.info("sampled %d of %d training rows (max_train_rows)", config.max_train_rows, len(data.labels))
+    return data.where(keep)
+
+
+def _without_context(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(origin_delay_rate_prev_day=np.float32("nan"))
+
+
+def _manifest(
+    config: TrainingConfig,
+    threshold: float,
+    metrics: dict[str, Any],
+    train: Split,
+    test: Split,
+    importance: dict[str, float],
+) -> dict[str, Any]:
+    return {
+        "input_schema": [f.as_manifest() for f in FIELDS],
+        "label": {
+            "positive": "delay",
+            "negative": "no delay",
+            "definition": "arrival delay >= 15 minutes (US DOT)",
+            "disrupted_flights": config.disrupted_flights,
+        },
+        "threshold": threshold,
+        "training_data": {
+            "train_rows": len(train.labels),
+            "train_dates": _date_range(train.frame),
+            "train_delay_rate": float(train.labels.mean()),
+            "test_rows": len(test.labels),
+            "test_dates": _date_range(test.frame),
+        },
+        "hyperparameters": config.as_strings(),
+        "metrics": metrics,
+        "input_importance": importance,
+    }
+
+
+def _date_range(frame: pd.DataFrame) -> list[str]:
+    dates = frame["flight_date"]
+    return [str(dates.min().date()), str(dates.max().date())]

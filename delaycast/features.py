@@ -51,7 +51,7 @@ class FlightFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         absent = np.isnan(distance)
         if absent.any():
             distance[absent] = _lookup(route, self.route_distance_)[absent]
-        day_of_week = dates.dayofweek.to_numpy()
+        day_of_week = dates.day_of_week.to_numpy()
         dep_hour = dep_minute // 60
         congestion_key = _combine(_combine(X["origin"], day_of_week, "|"), dep_hour, "|")
         return pd.DataFrame(
@@ -115,7 +115,7 @@ def _congestion_table(X: pd.DataFrame) -> dict[str, float]:
         }
     )
     per_day = frame.groupby(["origin", "date", "hour"], observed=True).size().rename("n").reset_index()
-    per_day["dow"] = pd.DatetimeIndex(per_day["date"]).dayofweek
+    per_day["dow"] = pd.DatetimeIndex(per_day["date"]).day_of_week
     means = per_day.groupby(["origin", "dow", "hour"], observed=True)["n"].mean().reset_index()
     keys = _combine(_combine(means["origin"], means["dow"], "|"), means["hour"], "|")
     return dict(zip(keys.tolist(), means["n"].astype(float).tolist(), strict=True))

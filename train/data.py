@@ -146,7 +146,7 @@ def read_flights(location: Path) -> pd.DataFrame:
 def read_flight_file(path: Path) -> pd.DataFrame:
     """One CSV file (optionally compressed) in any supported schema."""
     schema = detect_schema(_header(path), str(path))
-    chunks = list(_chunks(path, schema))
+    chunks = [chunk for chunk in _chunks(path, schema) if len(chunk)]
     if not chunks:
         raise DataFileError(str(path), "the file has a header but no data rows", line=2)
     return concat_flights(chunks)

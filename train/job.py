@@ -164,7 +164,9 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
         tag = name.replace(" ", "_").replace("(", "").replace(")", "")
         print(f"test:{tag}:roc_auc={values['roc_auc']:.4f} test:{tag}:pr_auc={values['pr_auc']:.4f}", flush=True)
     importance = evaluate.input_importance(model, test.frame, test.labels, config.importance_rows, config.random_state)
-    manifest = save_model(model, paths.model, _manifest(config, threshold, metrics, train_part, test, importance))
+    manifest = save_model(
+        model, paths.model, _manifest(config, threshold, metrics, (train_part, tune, test), importance)
+    )
     report = {
         "metrics": metrics,
         "input_importance": importance,
@@ -244,10 +246,15 @@ def _manifest(
     config: TrainingConfig,
     threshold: float,
     metrics: dict[str, Any],
-    train: Split,
-    test: Split,
+    parts: tuple[Split, Split, Split],
     importance: dict[str, float],
 ) -> dict[str, Any]:
+    """Train (fit), tuning (early stopping, threshold) and test (metrics) parts are described apart."""
+    summary: dict[str, Any] = {}
+    for name, part in zip(("train", "tuning", "test"), parts, strict=True):
+        summary[f"{name}_rows"] = len(part.labels)
+        summary[f"{name}_dates"] = _date_range(part.frame)
+        summary[f"{name}_delay_rate"] = float(part.labels.mean())
     return {
         "input_schema": [f.as_manifest() for f in FIELDS],
         "label": {
@@ -257,13 +264,7 @@ def _manifest(
             "disrupted_flights": config.disrupted_flights,
         },
         "threshold": threshold,
-        "training_data": {
-            "train_rows": len(train.labels),
-            "train_dates": _date_range(train.frame),
-            "train_delay_rate": float(train.labels.mean()),
-            "test_rows": len(test.labels),
-            "test_dates": _date_range(test.frame),
-        },
+        "training_data": summary,
         "hyperparameters": config.as_strings(),
         "metrics": metrics,
         "input_importance": importance,

@@ -8,7 +8,7 @@ import pytest
 from delaycast.errors import InvalidInput
 from delaycast.schema import FIELD_NAMES, RowError, coerce_frame
 
-GOOD = {
+GOOD: dict[str, object] = {
     "carrier": "ua",
     "flight_number": "1545",
     "origin": " ewr",

@@ -1,0 +1,255 @@
+"""One codec per media type: request bodies to a frame of raw fields, predictions to response bodies.
+
+Nothing here knows about HTTP frameworks or the model: a codec turns bytes into
+a `pandas.DataFrame` whose columns are canonical field names (values still raw
+strings or JSON scalars), and `Predictions` back into bytes.
+"""
+
+from __future__ import annotations
+
+import codecs as text_codecs
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+
+from delaycast.errors import InvalidInput
+from delaycast.schema import COLUMN_ALIASES, FIELD_NAMES, REQUIRED_FIELDS
+from serve.errors import NotAcceptable, UnsupportedMediaType
+
+DELAY, NO_DELAY = "delay", "no delay"
+_LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Delay probabilities of a batch of records and how to label them."""
+
+    probabilities: np.ndarray
+    threshold: float
+    model_version: str
+
+    def labels(self) -> list[str]:
+        """'delay' or 'no delay' for each record."""
+        return [DELAY if p >= self.threshold else NO_DELAY for p in self.probabilities.tolist()]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON-ready object per record."""
+        threshold = self.threshold
+        return [
+            {"prediction": label, "probability": probability, "threshold": threshold}
+            for label, probability in zip(self.labels(), self.probabilities.tolist(), strict=True)
+        ]
+
+
+class Codec(Protocol):
+    """Decodes request bodies and encodes responses of one media type."""
+
+    media_type: ClassVar[str]
+
+    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+        """A frame of canonical fields (raw values) from a request body."""
+        ...
+
+    def encode(self, predictions: Predictions) -> bytes:
+        """A response body for the predictions."""
+        ...
+
+
+def parse_media_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """`text/csv; charset=utf-8` -> ("text/csv", {"charset": "utf-8"}); case-insensitive type."""
+    if not header or not header.strip():
+        return "", {}
+    kind, *parameters = header.split(";")
+    params = {}
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        params[key.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), params
+
+
+def canonical_column(name: str) -> str | None:
+    """The field a column or key names: ours, Kaggle's or BTS's (case-insensitive), else None."""
+    text = name.strip()
+    return COLUMN_ALIASES.get(text) or _LOWER_ALIASES.get(text.lower())
+
+
+def decode_text(body: bytes, charset: str) -> str:
+    """Body bytes as text; a UTF-8 byte-order mark is dropped."""
+    encoding = charset or "utf-8"
+    try:
+        text_codecs.lookup(encoding)
+    except LookupError:
+        raise UnsupportedMediaType(f"unknown charset {encoding!r}") from None
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise InvalidInput(f"the body is not valid {charset or 'utf-8'} text (byte {error.start})") from None
+
+
+def frame_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> pd.DataFrame:
+    """A frame of canonical fields from positional rows under the given column names."""
+    fields: dict[str, int] = {}
+    for position, name in enumerate(columns):
+        field = canonical_column(name)
+        if field is None:
+            continue
+        if field in fields:
+            raise InvalidInput(f"columns {columns[fields[field]]!r} and {name!r} both give field {field}")
+        fields[field] = position
+    missing = [name for name in REQUIRED_FIELDS if name not in fields]
+    if missing:
+        raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
+    table = list(rows)
+    return pd.DataFrame({field: [row[i] for row in table] for field, i in fields.items()}, dtype=object)
+
+
+class CsvCodec:
+    """text/csv: rows with or without a header; without one, the manifest's field order."""
+
+    media_type: ClassVar[str] = "text/csv"
+
+    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+        rows = [row for row in csv.reader(io.StringIO(decode_text(body, charset), newline="")) if row]
+        if not rows:
+            raise InvalidInput("the body holds no CSV rows")
+        if any(canonical_column(cell) for cell in rows[0]):
+            return self._with_header(rows[0], rows[1:])
+        return self._positional(rows)
+
+    @staticmethod
+    def _with_header(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
+        if not rows:
+            raise InvalidInput("the CSV has a header but no data rows")
+        for number, row in enumerate(rows, start=1):
+            if len(row) != len(header):
+                raise InvalidInput(f"record {number} has {len(row)} fields but the header has {len(header)}")
+        return frame_from_rows(header, rows)
+
+    @staticmethod
+    def _positional(rows: list[list[str]]) -> pd.DataFrame:
+        low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
+        for number, row in enumerate(rows, start=1):
+            if not low <= len(row) <= high:
+                raise InvalidInput(
+                    f"record {number} has {len(row)} fields; without a header send {low} to {high} fields "
+                    f"in this order: {','.join(FIELD_NAMES)}"
+                )
+        width = max(len(row) for row in rows)
+        padded = (row + [""] * (width - len(row)) for row in rows)
+        return frame_from_rows(FIELD_NAMES[:width], padded)
+
+    def encode(self, predictions: Predictions) -> bytes:
+        threshold = repr(predictions.threshold)
+        lines = [
+            f"{label},{probability!r},{threshold}\n"
+            for label, probability in zip(predictions.labels(), predictions.probabilities.tolist(), strict=True)
+        ]
+        return "".join(lines).encode()
+
+
+class JsonCodec:
+    """application/json: one record, a list of records, or {"instances": [...]}."""
+
+    media_type: ClassVar[str] = "application/json"
+
+    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+        document = load_json(decode_text(body, charset), "the body")
+        if isinstance(document, dict) and "instances" in document:
+            document = document["instances"]
+        records = document if isinstance(document, list) else [document]
+        return frame_from_records(records)
+
+    def encode(self, predictions: Predictions) -> bytes:
+        body = {"model_version": predictions.model_version, "predictions": predictions.records()}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+class JsonLinesCodec:
+    """application/jsonlines: one record (object or positional list) per line."""
+
+    media_type: ClassVar[str] = "application/jsonlines"
+
+    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+        lines = [line for line in decode_text(body, charset).splitlines() if line.strip()]
+        return frame_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
+
+    def encode(self, predictions: Predictions) -> bytes:
+        return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in predictions.records()).encode()
+
+
+def load_json(text: str, where: str) -> Any:
+    """Parse JSON; syntax errors and absurd nesting are the caller's mistake."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidInput(f"{where} is nested too deeply") from None
+
+
+def frame_from_records(records: list[Any]) -> pd.DataFrame:
+    """A frame from JSON records: objects keyed by field names, or positional lists."""
+    if not records:
+        raise InvalidInput("no records to score")
+    if all(isinstance(r, list) for r in records):
+        return CsvCodec._positional([[_scalar(v, n, i) for i, v in enumerate(r)] for n, r in enumerate(records, 1)])
+    keys: dict[str, None] = {}
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InvalidInput(f"record {number} is a JSON {type(record).__name__}, not an object with flight fields")
+        keys.update(dict.fromkeys(record))
+    columns = list(keys)
+    rows = ([_scalar(r.get(k), n, k) for k in columns] for n, r in enumerate(records, start=1))
+    return frame_from_rows(columns, rows)
+
+
+def _scalar(value: Any, record: int, field: object) -> Any:
+    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
+        return value
+    raise InvalidInput(f"record {record}, field {field}: expected a string or number, got JSON {type(value).__name__}")
+
+
+CODECS: dict[str, Codec] = {codec.media_type: codec for codec in (CsvCodec(), JsonCodec(), JsonLinesCodec())}
+# Names clients commonly use for the same formats.
+CODEC_ALIASES = {
+    "application/x-jsonlines": "application/jsonlines",
+    "application/jsonl": "application/jsonlines",
+    "application/x-ndjson": "application/jsonlines",
+    "application/csv": "text/csv",
+}
+
+
+def request_codec(content_type: str | None) -> tuple[Codec, str]:
+    """The codec and charset for a Content-Type header; 415 when none fits."""
+    media_type, params = parse_media_type(content_type)
+    codec = CODECS.get(CODEC_ALIASES.get(media_type, media_type))
+    if codec is None:
+        supported = ", ".join(CODECS)
+        raise UnsupportedMediaType(f"Content-Type {media_type or '(none)'!r} is not supported; send one of {supported}")
+    return codec, params.get("charset", "")
+
+
+def response_codec(accepted: Sequence[tuple[str, float]]) -> Codec:
+    """The best codec for parsed Accept entries (type, quality); JSON when none is given; 406 when none fits."""
+    ranked = sorted(((q, i, kind) for i, (kind, q) in enumerate(accepted) if q > 0), key=lambda t: (-t[0], t[1]))
+    if not accepted:
+        return CODECS[JsonCodec.media_type]
+    for _, _, kind in ranked:
+        kind = CODEC_ALIASES.get(kind.lower(), kind.lower())
+        if kind in ("*/*", "application/*"):
+            return CODECS[JsonCodec.media_type]
+        if kind == "text/*":
+            return CODECS[CsvCodec.media_type]
+        if kind in CODECS:
+            return CODECS[kind]
+    raise NotAcceptable(f"cannot answer in {', '.join(k for k, _ in accepted)}; accept one of {', '.join(CODECS)}")

@@ -1,0 +1,57 @@
+"""gunicorn around the Flask app: the model is loaded once in the master, before workers fork."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from threadpoolctl import threadpool_limits
+
+from serve.settings import ServerSettings
+
+log = logging.getLogger("delaycast.serve")
+
+
+def limit_native_threads() -> None:
+    """One OpenMP/BLAS thread per worker: workers sharing cores must not oversubscribe them."""
+    threadpool_limits(limits=1)
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    limit_native_threads()
+
+
+class ModelServer(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application serving an already-built Flask app."""
+
+    def __init__(self, app: Flask, settings: ServerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        """gunicorn settings derived from ServerSettings; nothing read from files or argv."""
+        settings = self.settings
+        options = {
+            "bind": f"{settings.host}:{settings.port}",
+            "workers": settings.workers,
+            "worker_class": "gthread",
+            "threads": settings.threads,
+            "timeout": settings.timeout_seconds,
+            "graceful_timeout": settings.graceful_timeout_seconds,
+            "keepalive": 75,
+            "worker_tmp_dir": "/tmp",  # heartbeat files: /tmp is the one writable place on serverless
+            "accesslog": None,
+            "loglevel": settings.log_level,
+            "post_fork": _post_fork,
+            "preload_app": True,
+            "proc_name": "delaycast-serve",
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """The WSGI app (already built in the master, shared by forked workers)."""
+        return self.app

@@ -1,0 +1,82 @@
+"""Server settings, read once from the environment at start-up and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from delaycast.errors import ConfigError
+
+MIB = 1024 * 1024
+DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
+BATCH_PAYLOAD_BUDGET_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB <= 100
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the server is told; defaults follow the SageMaker hosting contract."""
+
+    model_dir: Path = Path("/opt/ml/model")
+    host: str = "0.0.0.0"  # a container listens on all its interfaces
+    port: int = 8080
+    workers: int = 1
+    threads: int = 4
+    timeout_seconds: int = 60
+    graceful_timeout_seconds: int = 25
+    max_payload_mb: float = DEFAULT_PAYLOAD_MB
+    log_level: str = "info"
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """The body size limit in bytes."""
+        return int(self.max_payload_mb * MIB)
+
+    @property
+    def max_concurrent_transforms(self) -> int:
+        """Batch Transform concurrency, within SageMaker's payload budget."""
+        return max(1, min(self.workers, int(BATCH_PAYLOAD_BUDGET_MB // self.max_payload_mb)))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> ServerSettings:
+        """Settings from SageMaker's environment variables (and ours), then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {
+            "model_dir": Path(env.get("DELAYCAST_MODEL_DIR", "/opt/ml/model")),
+            "host": env.get("DELAYCAST_HOST", cls.host),
+            "port": _int(env, "SAGEMAKER_BIND_TO_PORT", cls.port, 1, 65535),
+            "workers": _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 64),
+            "threads": _int(env, "DELAYCAST_THREADS", cls.threads, 1, 64),
+            "timeout_seconds": _int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
+            "max_payload_mb": _float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_PAYLOAD_MB, 0.001, 100),
+            "log_level": env.get("DELAYCAST_LOG_LEVEL", cls.log_level).lower(),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value

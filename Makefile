@@ -9,7 +9,7 @@ IMAGE ?= delaycast
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
+$(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@

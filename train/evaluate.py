@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
@@ -27,6 +25,8 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from delaycast.schema import FIELD_NAMES
+
+log = logging.getLogger("delaycast.train")
 
 
 def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -72,10 +72,15 @@ def input_importance(
 def write_plots(
     out_dir: Path, labels: np.ndarray, predictions: dict[str, np.ndarray], importance: dict[str, float]
 ) -> list[Path]:
-    """ROC, precision-recall, calibration and importance plots as PNG files."""
+    """ROC, precision-recall, calibration and importance plots as PNG files (none without matplotlib)."""
+    plt = _pyplot()
+    if plt is None:
+        log.warning("plots skipped: matplotlib is not installed (pip install -r requirements/reports.txt)")
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
         _curve_plot(
+            plt,
             out_dir / "roc.png",
             "ROC curve (test period)",
             "false positive rate",
@@ -84,6 +89,7 @@ def write_plots(
             diagonal=True,
         ),
         _curve_plot(
+            plt,
             out_dir / "precision_recall.png",
             "Precision-recall (test period)",
             "recall",
@@ -91,6 +97,7 @@ def write_plots(
             {n: precision_recall_curve(labels, p)[1::-1] for n, p in predictions.items()},
         ),
         _curve_plot(
+            plt,
             out_dir / "calibration.png",
             "Calibration (test period)",
             "mean predicted probability",
@@ -104,12 +111,23 @@ def write_plots(
         ),
     ]
     if importance:
-        written.append(_importance_plot(out_dir / "feature_importance.png", importance))
+        written.append(_importance_plot(plt, out_dir / "feature_importance.png", importance))
     return written
 
 
+def _pyplot() -> ModuleType | None:
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def _curve_plot(
-    path: Path, title: str, xlabel: str, ylabel: str, curves: dict[str, Any], diagonal: bool = False
+    plt: ModuleType, path: Path, title: str, xlabel: str, ylabel: str, curves: dict[str, Any], diagonal: bool = False
 ) -> Path:
     figure, axes = plt.subplots(figsize=(6, 5), dpi=100)
     for name, (x, y) in curves.items():
@@ -124,7 +142,7 @@ def _curve_plot(
     return path
 
 
-def _importance_plot(path: Path, importance: dict[str, float]) -> Path:
+def _importance_plot(plt: ModuleType, path: Path, importance: dict[str, float]) -> Path:
     ordered = sorted(importance.items(), key=lambda item: item[1])
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     axes.barh([name for name, _ in ordered], [value for _, value in ordered])

@@ -48,3 +48,15 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def gunicorn_logging(level: str) -> dict[str, object]:
+    """gunicorn's logconfig_dict: its own lines as JSON on stdout too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "loggers": {"gunicorn.error": {"handlers": ["stdout"], "level": level.upper(), "propagate": False}},
+        "root": {"handlers": ["stdout"], "level": level.upper()},
+    }

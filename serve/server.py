@@ -9,6 +9,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from threadpoolctl import threadpool_limits
 
+from serve.logs import gunicorn_logging
 from serve.settings import ServerSettings
 
 log = logging.getLogger("delaycast.serve")
@@ -45,6 +46,8 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "worker_tmp_dir": "/tmp",  # heartbeat files: /tmp is the one writable place on serverless
             "accesslog": None,
             "loglevel": settings.log_level,
+            "logconfig_dict": gunicorn_logging(settings.log_level),
+            "control_socket_disable": True,  # it would write under $HOME: not on a read-only filesystem
             "post_fork": _post_fork,
             "preload_app": True,
             "proc_name": "delaycast-serve",

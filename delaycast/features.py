@@ -86,11 +86,20 @@ def _minutes(hhmm: pd.Series) -> np.ndarray:
 
 
 def _combine(left: pd.Series | np.ndarray, right: pd.Series | np.ndarray, sep: str) -> np.ndarray:
-    """Row-wise `left + sep + right` as strings, built once per distinct pair."""
-    pairs = pd.MultiIndex.from_arrays([np.asarray(left), np.asarray(right)])
-    codes, uniques = pd.factorize(pairs)
-    labels = np.asarray([f"{_text(a)}{sep}{_text(b)}" for a, b in uniques], dtype=object)
+    """Row-wise `left + sep + right` as strings, built once per distinct pair (from integer codes)."""
+    left_codes, left_texts = _texts(left)
+    right_codes, right_texts = _texts(right)
+    width = len(right_texts)
+    codes, pairs = pd.factorize(left_codes * width + right_codes)
+    texts = [f"{left_texts[pair // width]}{sep}{right_texts[pair % width]}" for pair in pairs.tolist()]
+    labels = np.asarray(texts, dtype=object)
     return labels[codes]
+
+
+def _texts(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer codes into a list of texts; code 0 is the empty text of a missing value."""
+    codes, uniques = pd.factorize(values)
+    return codes.astype("int64") + 1, ["", *(_text(u) for u in uniques)]
 
 
 def _text(value: object) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from delaycast.errors import InvalidInput
-from delaycast.schema import COLUMN_ALIASES, FIELD_NAMES, REQUIRED_FIELDS
+from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, REQUIRED_FIELDS
 from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"

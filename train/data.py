@@ -18,7 +18,8 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from delaycast.errors import DataFileError, InvalidInput
-from delaycast.schema import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS, RowError, coerce_frame
+from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
+from delaycast.schema import RowError, coerce_frame
 
 LABEL_COLUMNS = ("arr_delay", "cancelled", "diverted")
 CHUNK_ROWS = 1_000_000

@@ -24,7 +24,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from delaycast.schema import FIELD_NAMES
+from delaycast.fields import FIELD_NAMES
 
 log = logging.getLogger("delaycast.train")
 

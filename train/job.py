@@ -24,7 +24,7 @@ import pandas as pd
 
 from delaycast.artifact import save_model
 from delaycast.errors import ConfigError, DelaycastError
-from delaycast.schema import FIELDS
+from delaycast.fields import FIELDS
 from train import evaluate
 from train.config import TrainingConfig
 from train.data import BUNDLED, bundled_flights_path, read_flights

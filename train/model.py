@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from delaycast.features import CATEGORICAL, KEYS, NUMERIC, FlightFeatures
-from delaycast.schema import FIELD_NAMES
+from delaycast.fields import FIELD_NAMES
 from train.config import TrainingConfig
 
 DELAY_MINUTES = 15.0

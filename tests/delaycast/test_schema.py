@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from delaycast.errors import InvalidInput
-from delaycast.schema import FIELD_NAMES, RowError, coerce_frame
+from delaycast.fields import FIELD_NAMES
+from delaycast.schema import RowError, coerce_frame
 
 GOOD: dict[str, object] = {
     "carrier": "ua",

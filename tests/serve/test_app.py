@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from delaycast.schema import FIELD_NAMES
+from delaycast.fields import FIELD_NAMES
 
 ROW = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400"
 RECORD = {

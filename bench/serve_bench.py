@@ -18,11 +18,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.serve.test_server import free_port
+from deploy.local_chain import free_port, process_server, wait_for_ping
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_CSV = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
@@ -59,40 +57,6 @@ def ensure_model(model_dir: Path) -> Path:
         stdout=subprocess.DEVNULL,
     )
     return model_dir
-
-
-def wait_for_ping(url: str, seconds: float) -> float:
-    """Seconds until /ping first answers 200."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            with urllib.request.urlopen(url + "/ping", timeout=1) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError(f"{url}/ping did not answer within {seconds} s")
-
-
-@contextmanager
-def local_server(model_dir: Path, workers: int) -> Iterator[str]:
-    """`python -m serve` on a free 127.0.0.1 port, stopped on exit."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_ping(url, 60)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def wrk(url: str, body: str, content_type: str, seconds: int, connections: int) -> dict[str, float]:
@@ -193,7 +157,7 @@ def main() -> int:
         return 2
     model_dir = ensure_model(args.model_dir)
     rows: list[tuple[str, str]] = []
-    with local_server(model_dir, args.workers) as url:
+    with process_server(model_dir, free_port(), args.workers) as url:
         for name, body, kind in (("CSV", ROW_CSV, "text/csv"), ("JSON", ROW_JSON, "application/json")):
             figures = wrk(url, body, kind, args.seconds, connections=4)
             rows.append((f"single-row {name}, 4 connections: requests/s", f"{figures['requests_per_s']:,.0f}"))

@@ -18,20 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.test_server import free_port
+from deploy.local_chain import docker_available, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "delaycast:test"
 ROW = b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
 
 
-def engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-
-
-if not engine_answers():
+if not docker_available():
     if os.environ.get("CI") == "true":
         raise RuntimeError("CI=true but no Docker engine answers: .ci/run must start it")
     pytest.skip("no Docker engine answers (start one: bash ../shared/tools/docker-engine.sh)", allow_module_level=True)

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from deploy.local_chain import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ROW = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
@@ -37,12 +38,6 @@ class Server:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(model_dir: Path, **env: str) -> tuple[subprocess.Popen[str], str]:

@@ -1,0 +1,190 @@
+"""The whole prediction chain on one machine, every hop real, all on 127.0.0.1:
+
+    curl -> local API (API Gateway event) -> lambda/handler.py -> boto3 sagemaker-runtime
+         -> local InvokeEndpoint -> model server (the container, or `python -m serve`) -> model
+
+    python -m deploy.local_chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]
+
+Without --check it prints a curl command and serves until Ctrl-C; with --check it
+sends one flight through the chain, prints the answer and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+from deploy.local_api import LocalApiServer, load_handler
+from deploy.local_endpoint import Endpoint, LocalEndpointServer
+
+REPO = Path(__file__).resolve().parents[1]
+ENDPOINT_NAME = "delaycast-local"
+IMAGE = "delaycast"
+SAMPLE_FLIGHT = {
+    "carrier": "B6",
+    "flight_number": 725,
+    "origin": "JFK",
+    "dest": "BQN",
+    "flight_date": "2013-12-20",
+    "crs_dep_time": "23:59",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_ping(url: str, seconds: float) -> float:
+    """Seconds until GET {url}/ping first answers 200; RuntimeError after `seconds`."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url}/ping did not answer 200 within {seconds:g} s")
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers."""
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+@contextmanager
+def process_server(model_dir: Path, port: int, workers: int = 2) -> Iterator[str]:
+    """`python -m serve` on 127.0.0.1:port, stopped with SIGTERM on exit."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ping(url, 60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def container_server(model_dir: Path, port: int, image: str = IMAGE) -> Iterator[str]:
+    """`docker run IMAGE serve` with the model mounted read-only, published on 127.0.0.1:port."""
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
+        subprocess.run(["docker", "build", "-q", "-t", image, str(REPO)], check=True, stdout=subprocess.DEVNULL)
+    container = subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "-p",
+            f"127.0.0.1:{port}:8080",
+            "-v",
+            f"{model_dir.resolve()}:/opt/ml/model:ro",
+            image,
+            "serve",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ping(url, 60)
+        yield url
+    finally:
+        subprocess.run(["docker", "stop", "--time", "30", container], capture_output=True, check=False)
+
+
+@contextmanager
+def local_chain(model_dir: Path, use_docker: bool, api_port: int = 0, payload_version: str = "2.0") -> Iterator[str]:
+    """Start model server, local InvokeEndpoint and local API; yield the API's /predict URL."""
+    with ExitStack() as stack:
+        server = container_server if use_docker else process_server
+        model_url = stack.enter_context(server(model_dir, free_port()))
+        endpoint = LocalEndpointServer(0, [Endpoint(ENDPOINT_NAME, model_url)])
+        endpoint.start()
+        stack.callback(endpoint.shutdown)
+        configure_handler_environment(endpoint.url)
+        api = LocalApiServer(api_port, load_handler(), payload_version)
+        api.start()
+        stack.callback(api.shutdown)
+        yield f"{api.url}/predict"
+
+
+def configure_handler_environment(runtime_url: str) -> None:
+    """What the deployed Lambda has in its environment, pointed at the local InvokeEndpoint."""
+    os.environ.update({"ENDPOINT_NAME": ENDPOINT_NAME, "SAGEMAKER_RUNTIME_URL": runtime_url})
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # Signing needs credentials; the local endpoint checks that requests are signed, not by whom.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+
+def post_json(url: str, payload: object, timeout: float = 30) -> tuple[int, object]:
+    """POST JSON and return (status, parsed JSON body)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def main() -> int:
+    """Run the chain; --check sends one flight and exits non-zero unless it got a prediction."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=REPO / "build" / "ml" / "model")
+    parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto")
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--payload-version", choices=("1.0", "2.0"), default="2.0")
+    parser.add_argument("--check", action="store_true", help="send one flight, print the answer, stop")
+    args = parser.parse_args()
+    if not (args.model_dir / "manifest.json").is_file():
+        print(f"no model in {args.model_dir}: run `make train` first", file=sys.stderr)
+        return 2
+    use_docker = args.docker == "yes" or (args.docker == "auto" and docker_available())
+    with local_chain(args.model_dir, use_docker, args.api_port, args.payload_version) as url:
+        hops = "container" if use_docker else "python -m serve"
+        print(f"chain up: local API {url} -> handler -> local InvokeEndpoint -> {hops}")
+        print(f"try:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{json.dumps(SAMPLE_FLIGHT)}'")
+        if args.check:
+            status, answer = post_json(url, SAMPLE_FLIGHT)
+            print(f"answer ({status}): {json.dumps(answer)}")
+            return 0 if status == 200 else 1
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

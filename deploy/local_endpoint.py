@@ -5,6 +5,20 @@ caller's real botocore path runs: request serialisation, SigV4 signing (the
 signature is required but not verified), retries, and error parsing. Errors
 use the runtime's own shapes: ValidationError (400), ModelError (424, with
 OriginalStatusCode and OriginalMessage), ServiceUnavailable (503).
+
+An endpoint can be told to misbehave, for tests of its callers:
+
+    Fault("slow", seconds=3)            the model server is called 3 s late
+    Fault("model_status", status=500)   the container answers 500: ModelError (424, OriginalStatusCode 500)
+    Fault("throttle")                   ThrottlingException (400)
+    Fault("not_ready")                  ModelNotReadyException (429)
+    Fault("unavailable")                ServiceUnavailable (503)
+    Fault("internal")                   InternalFailure (500)
+
+given as `Endpoint(name, model_url, fault=...)`; it applies to every call.
+
+A model server that is down needs no fault: point `model_url` at a port nothing
+listens on and the runtime answers ServiceUnavailable, as SageMaker does.
 """
 
 from __future__ import annotations
@@ -13,10 +27,13 @@ import http.client
 import json
 import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import sleep
+from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("delaycast.local_endpoint")
@@ -30,15 +47,51 @@ FORWARDED_HEADERS = (
 )
 VARIANT = "AllTraffic"
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+FaultKind = Literal["slow", "model_status", "throttle", "not_ready", "unavailable", "internal"]
+# The runtime's own errors: status, code and message as InvokeEndpoint sends them. botocore's
+# sagemaker-runtime model has ModelNotReadyException 429, ServiceUnavailable 503 and InternalFailure 500;
+# throttling is not modelled there: it is ThrottlingException with HTTP 400, the pair botocore's retry rules
+# (data/_retry.json "throttling_exception", retries/standard.py) retry as throttling.
+RUNTIME_ERRORS: dict[FaultKind, tuple[int, str, str]] = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "not_ready": (429, "ModelNotReadyException", "Model is not ready to serve inference requests."),
+    "unavailable": (503, "ServiceUnavailable", "Service is unavailable. Try your call again."),
+    "internal": (500, "InternalFailure", "An internal failure occurred."),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A way for one endpoint to misbehave, on every call, in the runtime's own error shapes."""
+
+    kind: FaultKind
+    seconds: float = 0.0  # slow: how long to wait before calling the model server
+    status: int = 500  # model_status: the status the container "answers", passed on as ModelError
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(FaultKind):
+            raise ValueError(f"fault kind is one of {', '.join(get_args(FaultKind))}, not {self.kind!r}")
+
+    def apply(self, endpoint: Endpoint) -> RuntimeFault | None:
+        """The error to answer instead of calling the model server, or None to call it (after a delay if slow)."""
+        if self.kind == "slow":
+            sleep(self.seconds)
+            return None
+        if self.kind == "model_status":
+            original = json.dumps({"error": "injected fault", "detail": f"the container answered {self.status}"})
+            return _model_error(endpoint, self.status, original)
+        status, code, message = RUNTIME_ERRORS[self.kind]
+        return RuntimeFault(status, code, message)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One named endpoint and the model server behind it."""
+    """One named endpoint and the model server behind it; `fault` makes it misbehave."""
 
     name: str
     model_url: str  # e.g. http://127.0.0.1:8080
     timeout_seconds: float = 60.0
+    fault: Fault | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +127,13 @@ class LocalEndpointServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that hung up before the answer (its read timeout ran out) is a debug line, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("%s hung up before the answer", client_address)
+        else:
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: LocalEndpointServer
@@ -98,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
             return RuntimeFault(400, "ValidationError", f"Endpoint {unquote(match.group(1))} not found.")
         if len(body) > MAX_BODY_BYTES:
             return RuntimeFault(400, "ValidationError", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+        injected = endpoint.fault.apply(endpoint) if endpoint.fault is not None else None
+        if injected is not None:
+            return injected
         return forward(endpoint, body, {h: v for h in FORWARDED_HEADERS if (v := self.headers.get(h))})
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:

@@ -10,7 +10,6 @@ delaycast/fields.py and delaycast/errors.py: standard library and boto3 only.
 # No `from __future__ import annotations` here: dataclasses resolve string annotations through
 # sys.modules, which breaks loaders that exec this file without registering it (lambda/ is no package).
 import base64
-import binascii
 import contextlib
 import csv
 import functools
@@ -192,7 +191,7 @@ def event_body(event: Mapping[str, Any], limit: int) -> bytes:
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a ValueError for non-ASCII text
             raise InvalidInput("the body is marked base64-encoded but is not valid base64") from None
     else:
         data = body.encode("utf-8", "surrogatepass")

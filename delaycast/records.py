@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from delaycast.fields import FIELDS, Field
-from delaycast.schema import CODE_PATTERNS, RowError, shown
+from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
 
 Value = str | int | float | dt.date | None
 _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
@@ -53,15 +53,10 @@ def _code(value: object, spec: Field, row: int) -> str:
 def _date(value: object, spec: Field, row: int) -> dt.date:
     if _absent(value):
         raise RowError(row, spec.name, "a value is required")
-    text = str(value).strip()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return dt.datetime.fromisoformat(text).date()
-    except ValueError:
-        raise RowError(row, spec.name, f"{shown(value)} is not a date YYYY-MM-DD") from None
+    day = parse_date(str(value))
+    if day is None:
+        raise RowError(row, spec.name, f"{shown(value)} is not a date YYYY-MM-DD")
+    return day
 
 
 def _number(value: object, spec: Field, row: int) -> float | None:

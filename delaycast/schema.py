@@ -8,6 +8,7 @@ in one vectorised pass and names the first bad row and column.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -103,13 +104,26 @@ def _coerce_date(values: pd.Series, spec: Field) -> pd.Series:
     as_category = _categories(values)
     _require_present(as_category, spec)
     categories = as_category.cat.categories
-    parsed = pd.to_datetime(pd.Series(categories.astype(str)), format="ISO8601", errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        bad_value = categories[_first_bad(bad)]
+    parsed = [parse_date(str(c)) for c in categories]
+    bad = [day is None for day in parsed]
+    if any(bad):
+        bad_value = categories[_first_bad(np.array(bad))]
         raise RowError(_first_bad(as_category == bad_value), spec.name, f"{shown(bad_value)} is not a date YYYY-MM-DD")
-    days = parsed.dt.normalize().to_numpy().astype("datetime64[s]")
+    days = np.array(parsed, dtype="datetime64[D]").astype("datetime64[s]")
     return pd.Series(days[as_category.cat.codes.to_numpy()], index=values.index)
+
+
+def parse_date(value: str) -> dt.date | None:
+    """The date of `YYYY-MM-DD` (or of an ISO 8601 date-time, as written), else None; both validators use it."""
+    text = value.strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        return None
 
 
 def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:

@@ -1,4 +1,4 @@
-"""The HTTP layer: SageMaker's /ping, /invocations and /execution-parameters on Flask.
+"""The HTTP layer: SageMaker's /ping, /invocations and /execution-parameters on Flask, and /openapi.json.
 
 It maps requests to codecs and the runtime, and every failure to a JSON body
 `{"error": ..., "detail": ...}` with its status; never a traceback.
@@ -10,12 +10,14 @@ import logging
 import time
 import uuid
 from http import HTTPStatus
+from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from delaycast.errors import DelaycastError
 from serve.codecs import request_codec, response_codec
+from serve.errors import BadRequest
 from serve.runtime import ModelRuntime
 from serve.settings import ServerSettings
 
@@ -25,6 +27,7 @@ INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 MODEL_VERSION = "X-Delaycast-Model-Version"
 REQUEST_ID = "X-Request-Id"
 CUSTOM_ATTRIBUTES_LIMIT = 1024
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 
 
 def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
@@ -36,6 +39,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": max(1, int(settings.max_payload_mb)),
     }
+    openapi = OPENAPI_DOCUMENT.read_bytes()
 
     @app.get("/ping")
     def ping() -> Response:
@@ -45,11 +49,15 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     def execution() -> Response:
         return jsonify(execution_parameters)
 
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        return Response(openapi, mimetype="application/json")
+
     @app.post("/invocations")
     def invocations() -> Response:
         answer = response_codec(list(request.accept_mimetypes))
         codec, charset = request_codec(request.headers.get("Content-Type"))
-        predictions = runtime.predict(codec.decode(request.get_data(cache=False), charset))
+        predictions = runtime.predict(codec.decode(_body(), charset))
         g.records = len(predictions.probabilities)
         response = Response(answer.encode(predictions), mimetype=answer.media_type)
         response.headers[MODEL_VERSION] = predictions.model_version
@@ -80,7 +88,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         detail = error.description or ""
         if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
             detail = f"the body is larger than {settings.max_payload_bytes} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
-        return _error_body(HTTPStatus(status).phrase.lower(), detail), status
+        response = _error_body(HTTPStatus(status).phrase.lower(), detail)
+        response.headers.extend((k, v) for k, v in error.get_headers() if k.lower() != "content-type")  # 405: Allow
+        return response, status
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
@@ -89,6 +99,23 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         return _error_body("internal error", detail), HTTPStatus.INTERNAL_SERVER_ERROR
 
     return app
+
+
+def _body() -> bytes:
+    """The request body; one the WSGI server cannot read (malformed chunked encoding, cut short) is a 400.
+
+    Werkzeug stops reading a chunked body (no Content-Length) at the limit without a word: one byte
+    more is a 413 here, not a silently truncated batch.
+    """
+    try:
+        body = request.get_data(cache=False)
+        if request.content_length is None and len(body) == request.max_content_length and request.input_stream.read(1):
+            raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception:
+        raise BadRequest("the request body could not be read (malformed chunked encoding, or cut short)") from None
+    return body
 
 
 def _error_body(title: str, detail: str) -> Response:

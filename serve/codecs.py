@@ -11,6 +11,8 @@ import codecs as text_codecs
 import csv
 import io
 import json
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -86,7 +88,7 @@ def decode_text(body: bytes, charset: str) -> str:
     encoding = charset or "utf-8"
     try:
         text_codecs.lookup(encoding)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         raise UnsupportedMediaType(f"unknown charset {encoding!r}") from None
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
@@ -94,6 +96,18 @@ def decode_text(body: bytes, charset: str) -> str:
         return body.decode(encoding)
     except UnicodeDecodeError as error:
         raise InvalidInput(f"the body is not valid {charset or 'utf-8'} text (byte {error.start})") from None
+    except UnicodeError:  # codecs such as idna, punycode or undefined fail without a position
+        raise InvalidInput(f"the body is not valid {charset} text") from None
+    except LookupError:  # a codec that is not a text encoding: base64, rot13, zlib...
+        raise UnsupportedMediaType(f"charset {encoding!r} is not a text encoding") from None
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ended by \\n, \\r\\n or \\r, as pandas' C reader ends them and JSON strings cannot hold.
+
+    (str.splitlines also ends lines at \\x1c, \\x85, \\u2028... which can sit inside a CSV field or a JSON string.)
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 @dataclass(frozen=True)
@@ -176,7 +190,10 @@ class CsvCodec:
         text = decode_text(body, charset)
         if len(text) >= BULK_CSV_CHARS and '"' not in text:
             return self._bulk(text)
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        except csv.Error as error:  # a field over csv.field_size_limit() (128 KiB)
+            raise InvalidInput(f"the body is not valid CSV: {error}") from None
         if not rows:
             raise InvalidInput("the body holds no CSV rows")
         header = rows[0] if is_header(rows[0]) else None
@@ -185,7 +202,7 @@ class CsvCodec:
 
     @staticmethod
     def _bulk(text: str) -> RawTable:
-        lines = [line for line in text.splitlines() if line]
+        lines = [line for line in split_lines(text) if line]
         if not lines:
             raise InvalidInput("the body holds no CSV rows")
         first = lines[0].split(",")
@@ -233,7 +250,7 @@ class JsonLinesCodec:
     media_type: ClassVar[str] = "application/jsonlines"
 
     def decode(self, body: bytes, charset: str) -> RawTable:
-        lines = [line for line in decode_text(body, charset).splitlines() if line.strip()]
+        lines = [line for line in split_lines(decode_text(body, charset)) if line.strip()]
         return table_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
 
     def encode(self, predictions: Predictions) -> bytes:
@@ -250,6 +267,8 @@ def load_json(text: str, where: str) -> Any:
         ) from None
     except RecursionError:
         raise InvalidInput(f"{where} is nested too deeply") from None
+    except ValueError:  # an integer longer than sys.get_int_max_str_digits()
+        raise InvalidInput(f"{where} holds a number with more than {sys.get_int_max_str_digits()} digits") from None
 
 
 def table_from_records(records: list[Any]) -> RawTable:
@@ -270,6 +289,8 @@ def table_from_records(records: list[Any]) -> RawTable:
 
 
 def _scalar(value: Any, record: int, field: object) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        return math.inf if value > 0 else -math.inf  # beyond float range: as the same digits in CSV read
     if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
         return value
     raise InvalidInput(f"record {record}, field {field}: expected a string or number, got JSON {type(value).__name__}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 from typing import Any
 
 from flask import Flask
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from threadpoolctl import threadpool_limits
 
@@ -22,6 +25,16 @@ def limit_native_threads() -> None:
 
 def _post_fork(server: Any, worker: Any) -> None:
     limit_native_threads()
+
+
+def write_json_error(sock: socket.socket, status: int, reason: str, detail: str) -> None:
+    """gunicorn's answer to a request it cannot parse (bad request line, headers too large...), as our JSON body.
+
+    It replaces `gunicorn.util.write_error`, which answers these in HTML, before Flask sees the request.
+    """
+    body = json.dumps({"error": reason.lower(), "detail": detail}).encode()
+    head = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    gunicorn_util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
 
 
 class ModelServer(BaseApplication):  # type: ignore[misc]
@@ -54,6 +67,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
         }
         for key, value in options.items():
             self.cfg.set(key, value)
+        gunicorn_util.write_error = write_json_error
 
     def load(self) -> Flask:
         """The WSGI app (already built in the master, shared by forked workers)."""

@@ -1,0 +1,281 @@
+"""Property tests of the codecs, without HTTP or a model.
+
+Any bytes, text or JSON either decode or are refused with InvalidInput / UnsupportedMediaType, never another
+exception; what a CSV or JSON library writes decodes back to the same values, on both CSV readers; answers
+parse back to the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from delaycast.errors import InvalidInput
+from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
+from serve.codecs import (
+    BULK_CSV_CHARS,
+    CODECS,
+    Codec,
+    CsvCodec,
+    JsonCodec,
+    JsonLinesCodec,
+    Predictions,
+    RawTable,
+    canonical_column,
+    is_header,
+    parse_media_type,
+    request_codec,
+    response_codec,
+)
+from serve.errors import NotAcceptable, UnsupportedMediaType
+
+PROPERTIES = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+CHARSETS = st.sampled_from(
+    (
+        *("", "utf-8", "UTF8", "utf_8", "latin-1", "utf-16", "utf-32", "ascii", "cp1252", "utf-7", "unicode_escape"),
+        *("idna", "punycode", "undefined", "rot13", "base64", "zlib", "hex", "klingon", "utf\x00"),
+    )
+) | st.text(max_size=12)
+DECODERS = pytest.mark.parametrize("codec", list(CODECS.values()), ids=list(CODECS))
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+
+
+def json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Arrays and objects of `inner`."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+
+
+JSON_VALUES = st.recursive(JSON_SCALARS, json_containers, max_leaves=20)
+# Characters str.splitlines() ends lines at, besides \r and \n: they may sit inside a field or a JSON string.
+LINE_BREAKS = st.sampled_from("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+TEXT = st.text(st.characters(codec="utf-8") | LINE_BREAKS, max_size=12)
+# What a record holds after JSON decoding: a scalar (floats finite: NaN would not compare equal).
+FIELD_VALUES = st.none() | TEXT | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False)
+UNKNOWN_KEYS = st.text(max_size=10).filter(lambda key: canonical_column(key) is None)
+RECORDS = st.fixed_dictionaries(
+    {name: FIELD_VALUES for name in REQUIRED_FIELDS}, optional={name: FIELD_VALUES for name in FIELD_NAMES[6:]}
+)
+CELLS = TEXT
+RECORD = {
+    "carrier": "UA",
+    "flight_number": 1545,
+    "origin": "EWR",
+    "dest": "IAH",
+    "flight_date": "2013-11-05",
+    "crs_dep_time": 515,
+}
+# Cells the csv module writes without quotes, so that a long body goes to pandas' reader.
+PLAIN_CELLS = st.text(st.characters(codec="utf-8", exclude_characters='",\r\n') | LINE_BREAKS, max_size=12)
+
+
+def decode_or_refuse(codec: Codec, body: bytes, charset: str) -> RawTable | None:
+    """The table, or None when the codec refused the body the way a client should hear about (400 or 415)."""
+    try:
+        table = codec.decode(body, charset)
+    except (InvalidInput, UnsupportedMediaType) as error:
+        refusal = error
+    else:
+        assert len(table) >= 1
+        return table
+    assert int(refusal.status) in (400, 415)
+    assert refusal.detail
+    return None
+
+
+def records_of(table: RawTable) -> list[list[Any]]:
+    """Every record of a table in FIELD_NAMES order, as plain Python values."""
+    return [
+        [value.item() if isinstance(value, np.generic) else value for value in table.record(i)]
+        for i in range(len(table))
+    ]
+
+
+def written_csv(rows: list[list[str]], line_end: str) -> str:
+    """Rows as the csv module writes them."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=line_end).writerows(rows)
+    return buffer.getvalue()
+
+
+# --- anything in: a table or a clean refusal ---------------------------------------------------------------------
+
+
+@DECODERS
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # charset=unicode_escape
+@PROPERTIES
+@given(body=st.binary(max_size=2000), charset=CHARSETS)
+def test_any_bytes_decode_or_are_refused(codec: Codec, body: bytes, charset: str) -> None:
+    decode_or_refuse(codec, body, charset)
+
+
+@DECODERS
+@PROPERTIES
+@given(text=st.text(max_size=500))
+def test_any_text_decodes_or_is_refused(codec: Codec, text: str) -> None:
+    decode_or_refuse(codec, text.encode(), "utf-8")
+
+
+@PROPERTIES
+@given(document=JSON_VALUES, ascii_only=st.booleans())
+def test_any_json_document_decodes_or_is_refused(document: Any, ascii_only: bool) -> None:
+    decode_or_refuse(JsonCodec(), json.dumps(document, ensure_ascii=ascii_only).encode(), "")
+
+
+@PROPERTIES
+@given(lines=st.lists(JSON_VALUES, max_size=5), ascii_only=st.booleans())
+def test_any_json_lines_decode_or_are_refused(lines: list[Any], ascii_only: bool) -> None:
+    body = "".join(json.dumps(line, ensure_ascii=ascii_only) + "\n" for line in lines).encode()
+    decode_or_refuse(JsonLinesCodec(), body, "")
+
+
+@PROPERTIES
+@given(header=st.text(max_size=60))
+def test_any_content_type_gives_a_codec_or_a_415(header: str) -> None:
+    media_type, _ = parse_media_type(header)
+    assert media_type == media_type.strip().lower()
+    try:
+        codec, _ = request_codec(header)
+    except UnsupportedMediaType as error:
+        detail = error.detail
+    else:
+        assert codec in CODECS.values()
+        return
+    assert "is not supported" in detail
+
+
+@PROPERTIES
+@given(accepted=st.lists(st.tuples(st.text(max_size=20), st.floats(0, 1)), max_size=4))
+def test_any_accept_gives_a_codec_or_a_406(accepted: list[tuple[str, float]]) -> None:
+    try:
+        codec = response_codec(accepted)
+    except NotAcceptable as error:
+        detail = error.detail
+    else:
+        assert codec in CODECS.values()
+        return
+    assert "accept one of" in detail
+
+
+# --- round trips ---------------------------------------------------------------------------------------------------
+
+
+@PROPERTIES
+@given(rows=st.lists(st.lists(CELLS, min_size=6, max_size=9), min_size=1, max_size=8))
+def test_csv_without_a_header_decodes_to_what_was_written(rows: list[list[str]]) -> None:
+    assume(not is_header(rows[0]))
+    assume(not rows[0][0].startswith("\ufeff"))  # a leading byte-order mark is dropped, by design
+    width = max(len(row) for row in rows)
+    # RFC 4180 line ends: with "\n" alone, the csv module leaves a "\r" inside a field unquoted.
+    table = CsvCodec().decode(written_csv(rows, "\r\n").encode(), "")
+    padding = [None] * (len(FIELD_NAMES) - width)
+    assert records_of(table) == [row + [""] * (width - len(row)) + padding for row in rows]
+
+
+@settings(PROPERTIES, max_examples=40)  # 64 KiB each
+@given(
+    row=st.lists(PLAIN_CELLS, min_size=6, max_size=9),
+    extra=st.lists(PLAIN_CELLS, min_size=6, max_size=9),
+    line_end=st.sampled_from(("\n", "\r\n", "\r")),
+)
+def test_csv_past_64_kib_decodes_alike_with_pandas_reader(row: list[str], extra: list[str], line_end: str) -> None:
+    assume(not is_header(row) and not row[0].startswith("\ufeff"))
+    extra = extra[: len(row)] + [""] * (len(row) - len(extra))
+    rows = [row, extra] * (BULK_CSV_CHARS // len(written_csv([row, extra], line_end)) + 1)
+    text = written_csv(rows, line_end)
+    assume('"' not in text)  # the csv module quotes a lone empty field and a few others
+    assert len(text) >= BULK_CSV_CHARS
+    table = CsvCodec().decode(text.encode(), "")
+    assert records_of(table) == [r + [None] * (len(FIELD_NAMES) - len(row)) for r in rows]
+
+
+@PROPERTIES
+@given(
+    names=st.permutations(FIELD_NAMES).map(list),
+    width=st.integers(6, 9),
+    unknown=st.lists(UNKNOWN_KEYS.filter(lambda key: key.strip() != ""), max_size=2),
+    data=st.data(),
+)
+def test_csv_with_a_header_decodes_each_column_to_its_field(
+    names: list[str], width: int, unknown: list[str], data: st.DataObject
+) -> None:
+    header = [*(name for name in names if name in REQUIRED_FIELDS or names.index(name) < width), *unknown]
+    rows = data.draw(st.lists(st.lists(CELLS, min_size=len(header), max_size=len(header)), min_size=1, max_size=5))
+    table = CsvCodec().decode(written_csv([header, *rows], "\r\n").encode(), "utf-8")
+    expected = [[row[header.index(name)] if name in header else None for name in FIELD_NAMES] for row in rows]
+    assert records_of(table) == expected
+
+
+@PROPERTIES
+@given(
+    records=st.lists(RECORDS, min_size=1, max_size=5),
+    unknown=st.dictionaries(UNKNOWN_KEYS, FIELD_VALUES, max_size=2),
+    shape=st.sampled_from(("object", "list", "instances")),
+    ascii_only=st.booleans(),
+)
+def test_json_records_decode_to_what_was_written(
+    records: list[dict[str, Any]], unknown: dict[str, Any], shape: str, ascii_only: bool
+) -> None:
+    sent = [{**record, **unknown} for record in records]
+    document = {"object": sent[0], "list": sent, "instances": {"instances": sent}}[shape]
+    table = JsonCodec().decode(json.dumps(document, ensure_ascii=ascii_only).encode(), "")
+    expected = sent[:1] if shape == "object" else sent
+    assert records_of(table) == [[record.get(name) for name in FIELD_NAMES] for record in expected]
+
+
+@PROPERTIES
+@given(rows=st.lists(st.lists(FIELD_VALUES, min_size=6, max_size=9), min_size=1, max_size=5))
+def test_json_rows_decode_by_position(rows: list[list[Any]]) -> None:
+    width = max(len(row) for row in rows)
+    table = JsonCodec().decode(json.dumps({"instances": rows}).encode(), "")
+    padding = [None] * (len(FIELD_NAMES) - width)
+    assert records_of(table) == [row + [""] * (width - len(row)) + padding for row in rows]
+
+
+@PROPERTIES
+@given(
+    records=st.lists(RECORDS, min_size=1, max_size=5),
+    line_end=st.sampled_from(("\n", "\r\n")),
+    ascii_only=st.booleans(),
+)
+def test_json_lines_decode_to_what_was_written(records: list[dict[str, Any]], line_end: str, ascii_only: bool) -> None:
+    body = "".join(json.dumps(record, ensure_ascii=ascii_only) + line_end for record in records)
+    table = JsonLinesCodec().decode(body.encode(), "")
+    assert records_of(table) == [[record.get(name) for name in FIELD_NAMES] for record in records]
+
+
+@PROPERTIES
+@given(digits=st.integers(309, 4300), negative=st.booleans())
+def test_json_integers_beyond_float_range_decode_as_infinite(digits: int, negative: bool) -> None:
+    number = ("-" if negative else "") + "9" * digits
+    body = json.dumps({**RECORD, "distance": 0}).replace('"distance": 0', f'"distance": {number}')
+    table = JsonCodec().decode(body.encode(), "")
+    assert records_of(table)[0][FIELD_NAMES.index("distance")] == (-math.inf if negative else math.inf)
+
+
+@PROPERTIES
+@given(
+    probabilities=st.lists(st.floats(0, 1), min_size=1, max_size=20),
+    threshold=st.floats(0, 1),
+    version=st.text(max_size=30),
+)
+def test_answers_parse_back_to_the_same_numbers(probabilities: list[float], threshold: float, version: str) -> None:
+    predictions = Predictions(np.array(probabilities), threshold, version)
+    labels = ["delay" if p >= threshold else "no delay" for p in probabilities]
+    answer = json.loads(JsonCodec().encode(predictions))
+    assert answer["model_version"] == version
+    assert answer["predictions"] == [
+        {"prediction": label, "probability": p, "threshold": threshold}
+        for label, p in zip(labels, probabilities, strict=True)
+    ]
+    lines = [json.loads(line) for line in JsonLinesCodec().encode(predictions).decode().splitlines()]
+    assert lines == answer["predictions"]
+    rows = list(csv.reader(io.StringIO(CsvCodec().encode(predictions).decode())))
+    assert rows == [[label, repr(p), repr(threshold)] for label, p in zip(labels, probabilities, strict=True)]

@@ -69,7 +69,7 @@ def get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
 
 @pytest.fixture
 def served(image: str, trained_ml_root: Path) -> Iterator[tuple[str, str]]:
-    """`serve` as SageMaker Serverless would run it: read-only, non-root, tmpfs /tmp."""
+    """`serve` as SageMaker Serverless would run it, hardened: read-only, non-root, no capabilities, tmpfs /tmp."""
     port = free_port()
     started = docker(
         "run",
@@ -77,6 +77,8 @@ def served(image: str, trained_ml_root: Path) -> Iterator[tuple[str, str]]:
         "--read-only",
         "--user",
         "1000",
+        "--cap-drop",
+        "ALL",
         "--tmpfs",
         "/tmp",
         "-p",

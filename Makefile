@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WORK ?= build/ml
 IMAGE ?= delaycast
 
-.PHONY: venv run train chain test lint image bench bench-train bench-serve clean
+.PHONY: venv run train chain test lint image bench bench-train bench-serve bench-handler clean
 
 venv: $(VENV)/.installed
 
@@ -39,13 +39,16 @@ lint: venv
 image:
 	docker build -t $(IMAGE) .
 
-bench: bench-train bench-serve
+bench: bench-train bench-serve bench-handler
 
 bench-train: venv
 	$(PY) -m bench.train_bench
 
 bench-serve: venv
 	$(PY) -m bench.serve_bench
+
+bench-handler: venv
+	$(PY) -m bench.handler_bench
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

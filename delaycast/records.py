@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from delaycast.fields import FIELDS, Field
 from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
@@ -20,14 +20,10 @@ _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
 
 def validate_record(values: Sequence[object], row: int) -> tuple[Value, ...]:
     """One record's raw values, in FIELDS order (None where absent), typed and checked."""
-    return tuple(_validate(value, spec, row) for value, spec in zip(values, FIELDS, strict=True))
+    return tuple(check(value, spec, row) for value, (check, spec) in zip(values, _CHECKS, strict=True))
 
 
-def _validate(value: object, spec: Field, row: int) -> Value:
-    if spec.kind in CODE_PATTERNS:
-        return _code(value, spec, row)
-    if spec.kind == "date":
-        return _date(value, spec, row)
+def _measure(value: object, spec: Field, row: int) -> Value:
     number = _number(value, spec, row)
     if number is None:
         return None
@@ -60,19 +56,14 @@ def _date(value: object, spec: Field, row: int) -> dt.date:
 
 
 def _number(value: object, spec: Field, row: int) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        number = _parse_number(value, spec, row)
+    elif isinstance(value, bool):
         raise RowError(row, spec.name, f"{shown(value)} is not a number")
-    if isinstance(value, int | float):
+    elif isinstance(value, int | float):
         number = float(value)
-    elif _absent(value) or (isinstance(value, str) and not value.strip()):
-        number = math.nan
     else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            number = math.nan
-        if math.isnan(number):
-            raise RowError(row, spec.name, f"{shown(value)} is not a number")
+        number = math.nan if _absent(value) else _parse_number(str(value), spec, row)
     if math.isnan(number):
         if spec.required:
             raise RowError(row, spec.name, "a value is required")
@@ -81,6 +72,19 @@ def _number(value: object, spec: Field, row: int) -> float | None:
         raise RowError(row, spec.name, "must be a finite number")
     if spec.kind in ("int", "hhmm") and number != math.floor(number):
         raise RowError(row, spec.name, "must be a whole number")
+    return number
+
+
+def _parse_number(text: str, spec: Field, row: int) -> float:
+    """A number written as text; empty or blank text is absent (NaN), anything else unparsed is an error."""
+    try:
+        number = float(text)  # float() itself ignores surrounding whitespace
+    except ValueError:
+        if not text.strip():
+            return math.nan
+        number = math.nan
+    if math.isnan(number):
+        raise RowError(row, spec.name, f"{shown(text)} is not a number")
     return number
 
 
@@ -95,3 +99,8 @@ def _check_hhmm(number: float, spec: Field, row: int) -> None:
     hours, minutes = number // 100, number % 100
     if number < 0 or hours > 24 or minutes > 59 or (hours == 24 and minutes > 0):
         raise RowError(row, spec.name, f"{number:g} is not a time HHMM (0000..2400)")
+
+
+_CHECKS: tuple[tuple[Callable[[object, Field, int], Value], Field], ...] = tuple(
+    (_code if spec.kind in CODE_PATTERNS else _date if spec.kind == "date" else _measure, spec) for spec in FIELDS
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
+import secrets
 from http import HTTPStatus
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     @app.before_request
     def start() -> None:
         g.started = time.perf_counter()
-        g.request_id = request.headers.get(INFERENCE_ID) or uuid.uuid4().hex
+        g.request_id = request.headers.get(INFERENCE_ID) or secrets.token_hex(16)
 
     @app.after_request
     def finish(response: Response) -> Response:
@@ -74,7 +74,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         attributes = request.headers.get(CUSTOM_ATTRIBUTES)
         if attributes and len(attributes) <= CUSTOM_ATTRIBUTES_LIMIT and attributes.isascii():
             response.headers[CUSTOM_ATTRIBUTES] = attributes
-        if request.path != "/ping":
+        if response.status_code >= HTTPStatus.BAD_REQUEST or (settings.access_log and request.path != "/ping"):
             _log_request(response.status_code)
         return response
 

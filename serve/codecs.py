@@ -15,6 +15,7 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -26,6 +27,7 @@ from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"
 BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
+CACHED_NAMES_CHARS = 1024  # column names up to this total length have their field positions cached
 Column = Sequence[Any] | np.ndarray
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
 
@@ -132,6 +134,13 @@ class RawTable:
 
 def table_from_columns(names: Sequence[str], columns: list[Column], length: int) -> RawTable:
     """Columns under the given names; unknown names are ignored, a missing required field is an error."""
+    key = tuple(names)
+    positions = _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
+    return RawTable(positions, columns, length)
+
+
+def field_positions(names: Sequence[str]) -> dict[str, int]:
+    """Which column holds each canonical field; refuses a field given twice or a required one missing."""
     fields: dict[str, int] = {}
     for position, name in enumerate(names):
         field = canonical_column(name)
@@ -143,7 +152,11 @@ def table_from_columns(names: Sequence[str], columns: list[Column], length: int)
     missing = [name for name in REQUIRED_FIELDS if name not in fields]
     if missing:
         raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
-    return RawTable(fields, columns, length)
+    return fields
+
+
+# Nearly every request repeats one of a few short headers (or none: the manifest's order).
+_cached_positions = lru_cache(maxsize=256)(field_positions)
 
 
 def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
@@ -188,12 +201,16 @@ class CsvCodec:
 
     def decode(self, body: bytes, charset: str) -> RawTable:
         text = decode_text(body, charset)
-        if len(text) >= BULK_CSV_CHARS and '"' not in text:
+        quoted = '"' in text
+        if len(text) >= BULK_CSV_CHARS and not quoted:
             return self._bulk(text)
-        try:
-            rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
-        except csv.Error as error:  # a field over csv.field_size_limit() (128 KiB)
-            raise InvalidInput(f"the body is not valid CSV: {error}") from None
+        if quoted:
+            try:
+                rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+            except csv.Error as error:  # a field over csv.field_size_limit() (128 KiB)
+                raise InvalidInput(f"the body is not valid CSV: {error}") from None
+        else:  # without quotes, the csv module's rows are exactly the comma-split lines
+            rows = [line.split(",") for line in split_lines(text) if line]
         if not rows:
             raise InvalidInput("the body holds no CSV rows")
         header = rows[0] if is_header(rows[0]) else None

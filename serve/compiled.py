@@ -48,11 +48,11 @@ class CompiledPipeline:
     route_distance: dict[str, float]
     origin_congestion: dict[str, float]
     holidays: list[int]
-    raw_score: Callable[[list[float]], float]
+    raw_score: Callable[..., float]  # one positional argument per feature
 
     def probability(self, record: Sequence[Value]) -> float:
         """Delay probability of one validated record (FIELDS order)."""
-        return 1.0 / (1.0 + math.exp(-self.raw_score(self.features(record))))
+        return 1.0 / (1.0 + math.exp(-self.raw_score(*self.features(record))))
 
     def features(self, record: Sequence[Value]) -> list[float]:
         """The encoded feature vector the classifier sees, in the encoder's output order."""
@@ -151,20 +151,24 @@ def _target_tables(encoder: Any) -> tuple[tuple[dict[str, float], float], ...]:
     )
 
 
-def _compile_trees(classifier: Any) -> Callable[[list[float]], float]:
-    """One generated function: baseline plus every tree's leaf, summed in scikit-learn's order."""
+def _compile_trees(classifier: Any) -> Callable[..., float]:
+    """One generated function of the features (x0, x1...): baseline plus every tree's leaf, in scikit-learn's order.
+
+    Features arrive as arguments, so each comparison reads a local variable.
+    """
     if classifier.n_trees_per_iteration_ != 1:
         raise CompileError("only binary classifiers are compiled")
     known_bitsets, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
     namespace: dict[str, Any] = {"nan_": math.nan}
-    lines = ["def raw_score(x):", f"    s = {float(classifier._baseline_prediction.ravel()[0])!r}"]
+    arguments = ", ".join(f"x{i}" for i in range(classifier.n_features_in_))
+    lines = [f"def raw_score({arguments}):", f"    s = {float(classifier._baseline_prediction.ravel()[0])!r}"]
     for t, (predictor,) in enumerate(classifier._predictors):
         _emit(predictor, 0, 1, lines, namespace, f"t{t}", known_bitsets, feature_map)
     lines.append("    return s")
     exec(
         compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
     )  # code generated from the verified model
-    raw_score: Callable[[list[float]], float] = namespace["raw_score"]
+    raw_score: Callable[..., float] = namespace["raw_score"]
     return raw_score
 
 
@@ -184,20 +188,22 @@ def _emit(
         lines.append(f"{pad}s += {float(node['value'])!r}")
         return
     feature = int(node["feature_idx"])
+    v = f"x{feature}"
     missing_left = bool(node["missing_go_to_left"])
     if node["is_categorical"]:
         left = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
         known = _bitset_members(known_bitsets[feature_map[feature]])
         left_name, known_name = f"L_{tag}_{node_id}", f"K_{tag}_{node_id}"
         namespace[left_name], namespace[known_name] = left, known
-        missing = f"(v != v or int(v) not in {known_name})"
+        missing = f"({v} != {v} or int({v}) not in {known_name})"
         taken = (
-            f"({missing} or int(v) in {left_name})" if missing_left else f"(not {missing} and int(v) in {left_name})"
+            f"({missing} or int({v}) in {left_name})"
+            if missing_left
+            else f"(not {missing} and int({v}) in {left_name})"
         )
     else:
         threshold = float(node["num_threshold"])
-        taken = f"not (v > {threshold!r})" if missing_left else f"v <= {threshold!r}"
-    lines.append(f"{pad}v = x[{feature}]")
+        taken = f"not ({v} > {threshold!r})" if missing_left else f"{v} <= {threshold!r}"
     lines.append(f"{pad}if {taken}:")
     _emit(predictor, int(node["left"]), depth + 1, lines, namespace, tag, known_bitsets, feature_map)
     lines.append(f"{pad}else:")

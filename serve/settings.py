@@ -12,6 +12,7 @@ from delaycast.errors import ConfigError
 MIB = 1024 * 1024
 DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
 BATCH_PAYLOAD_BUDGET_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB <= 100
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ServerSettings:
     graceful_timeout_seconds: int = 25
     max_payload_mb: float = DEFAULT_PAYLOAD_MB
     log_level: str = "info"
+    access_log: bool = False  # one line per successful request; failed ones are always logged
 
     @property
     def max_payload_bytes(self) -> int:
@@ -51,6 +53,7 @@ class ServerSettings:
             "timeout_seconds": _int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
             "max_payload_mb": _float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_PAYLOAD_MB, 0.001, 100),
             "log_level": env.get("DELAYCAST_LOG_LEVEL", cls.log_level).lower(),
+            "access_log": _bool(env, "DELAYCAST_ACCESS_LOG", cls.access_log),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -80,3 +83,12 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _BOOLEANS:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(_BOOLEANS)}")
+    return _BOOLEANS[raw]

@@ -179,6 +179,20 @@ def test_csv_without_a_header_decodes_to_what_was_written(rows: list[list[str]])
     assert records_of(table) == [row + [""] * (width - len(row)) + padding for row in rows]
 
 
+@PROPERTIES
+@given(
+    rows=st.lists(st.lists(PLAIN_CELLS, min_size=6, max_size=9), min_size=1, max_size=8),
+    line_end=st.sampled_from(("\n", "\r\n", "\r")),
+)
+def test_small_csv_without_quotes_decodes_to_what_was_written(rows: list[list[str]], line_end: str) -> None:
+    text = written_csv(rows, line_end)
+    assume('"' not in text and not is_header(rows[0]) and not rows[0][0].startswith("\ufeff"))
+    width = max(len(row) for row in rows)
+    table = CsvCodec().decode(text.encode(), "")
+    padding = [None] * (len(FIELD_NAMES) - width)
+    assert records_of(table) == [row + [""] * (width - len(row)) + padding for row in rows]
+
+
 @settings(PROPERTIES, max_examples=40)  # 64 KiB each
 @given(
     row=st.lists(PLAIN_CELLS, min_size=6, max_size=9),

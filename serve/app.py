@@ -7,8 +7,8 @@ It maps requests to codecs and the runtime, and every failure to a JSON body
 from __future__ import annotations
 
 import logging
-import time
 import secrets
+import time
 from http import HTTPStatus
 from pathlib import Path
 

@@ -130,7 +130,7 @@ def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
     else:
-        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        numbers = _parse_numbers(values)
         _refuse_unparsed(values, numbers, spec)
     _require_present(numbers, spec)
     finite = numbers.isna() | np.isfinite(numbers)
@@ -142,6 +142,13 @@ def _coerce_number(values: pd.Series, spec: Field) -> pd.Series:
             raise RowError(_first_bad(~whole), spec.name, "must be a whole number")
     _check_range(numbers, spec)
     return numbers
+
+
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """pandas.to_numeric (unparsed -> NaN), run once per distinct value: batches repeat their values."""
+    codes, uniques = pd.factorize(values)
+    parsed = np.append(pd.to_numeric(np.asarray(uniques, dtype=object), errors="coerce").astype("float64"), np.nan)
+    return pd.Series(parsed[codes], index=values.index)  # code -1 (a missing value) takes the NaN at the end
 
 
 def _refuse_unparsed(values: pd.Series, numbers: pd.Series, spec: Field) -> None:

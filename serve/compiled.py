@@ -41,7 +41,7 @@ class CompileError(Exception):
 
 @dataclass(frozen=True)
 class CompiledPipeline:
-    """Lookup tables and generated tree code equal to the fitted pipeline's `predict_proba`."""
+    """Lookup tables and tree code equal to the fitted pipeline's `predict_proba`, for one record or a batch."""
 
     category_codes: tuple[dict[str, float], ...]
     target_tables: tuple[tuple[dict[str, float], float], ...]
@@ -49,6 +49,7 @@ class CompiledPipeline:
     origin_congestion: dict[str, float]
     holidays: list[int]
     raw_score: Callable[..., float]  # one positional argument per feature
+    classifier: Any  # the fitted classifier, for batches: its compiled code beats Python per row on volume
 
     def probability(self, record: Sequence[Value]) -> float:
         """Delay probability of one validated record (FIELDS order)."""
@@ -83,6 +84,51 @@ class CompiledPipeline:
             _number(context, math.nan),
         ]
 
+    def batch_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        """Delay probabilities of a frame from `coerce_frame`: vectorised encoding, then the classifier."""
+        return np.asarray(self.classifier.predict_proba(self.encode(frame))[:, 1])
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """The encoded feature matrix of a frame from `coerce_frame`, as the pipeline's encoder builds it.
+
+        Vectorised: every lookup runs once per distinct value (or pair of values), never once per row.
+        """
+        carrier, origin, dest = (_Codes.of(frame[name]) for name in CATEGORICAL)
+        dep = _minutes_array(frame["crs_dep_time"])
+        arr = _minutes_array(frame["crs_arr_time"])
+        hour = _Codes.of(dep // 60)
+        days = _Codes.of(frame["flight_date"].to_numpy().astype("datetime64[D]"))
+        unique_days = [dt.date.fromisoformat(str(day)) for day in days.texts]
+        weekday = days.map([float(day.weekday()) for day in unique_days])
+        route = origin.pair(dest, "-")
+        distance = frame["distance"].to_numpy(dtype="float64", copy=True)
+        absent = np.isnan(distance)
+        if absent.any():
+            distance[absent] = route.lookup(self.route_distance, math.nan)[absent]
+        keys = (route, carrier.pair(_Codes.of(frame["flight_number"]), ""), origin.pair(hour, "|"))
+        return np.column_stack(
+            [
+                *(
+                    codes.lookup(table, math.nan)
+                    for codes, table in zip((carrier, origin, dest), self.category_codes, strict=True)
+                ),
+                *(
+                    codes.lookup(table, default)
+                    for codes, (table, default) in zip(
+                        (*keys, carrier.pair(origin, "|")), self.target_tables, strict=True
+                    )
+                ),
+                dep,
+                arr,
+                np.mod(arr - dep, 1440),
+                distance,
+                weekday,
+                days.map([self._days_to_holiday(day) for day in unique_days]),
+                origin.pair(_Codes.of(weekday), "|").pair(hour, "|").lookup(self.origin_congestion, math.nan),
+                frame["origin_delay_rate_prev_day"].to_numpy(dtype="float64"),
+            ]
+        )
+
     def _days_to_holiday(self, day: dt.date) -> float:
         ordinal = day.toordinal()
         after = bisect.bisect_left(self.holidays, ordinal)
@@ -90,6 +136,48 @@ class CompiledPipeline:
         prev_gap = ordinal - self.holidays[max(after - 1, 0)]
         signed = next_gap if next_gap < prev_gap else -prev_gap
         return float(max(-HOLIDAY_WINDOW_DAYS, min(HOLIDAY_WINDOW_DAYS, signed)))
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """A column as integer codes into its distinct values, written as the features' key texts."""
+
+    codes: np.ndarray
+    texts: list[str]
+
+    @classmethod
+    def of(cls, values: pd.Series | np.ndarray) -> _Codes:
+        """Codes of a column without missing values; whole floats are written as integers (1545.0 -> "1545")."""
+        codes, uniques = pd.factorize(values)
+        return cls(codes.astype("int64"), [_key_text(value) for value in np.asarray(uniques).tolist()])
+
+    def pair(self, other: _Codes, sep: str) -> _Codes:
+        """Row-wise `self + sep + other`, written once per distinct pair."""
+        codes, pairs = pd.factorize(self.codes * len(other.texts) + other.codes)
+        width = len(other.texts)
+        texts = [f"{self.texts[pair // width]}{sep}{other.texts[pair % width]}" for pair in pairs.tolist()]
+        return _Codes(codes.astype("int64"), texts)
+
+    def lookup(self, table: dict[str, float], default: float) -> np.ndarray:
+        """Each row's value in `table`, `default` where absent."""
+        return self.map([table.get(text, default) for text in self.texts])
+
+    def map(self, values: list[float]) -> np.ndarray:
+        """Each row's entry of `values`, one per distinct value."""
+        mapped: np.ndarray = np.asarray(values, dtype="float64")[self.codes]
+        return mapped
+
+
+def _key_text(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value))
+    return str(value)
+
+
+def _minutes_array(hhmm: pd.Series) -> np.ndarray:
+    values = hhmm.to_numpy(dtype="float64")
+    minutes: np.ndarray = (values // 100) * 60 + values % 100
+    return minutes
 
 
 def _number(value: Value, default: float) -> float:
@@ -119,6 +207,7 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
         origin_congestion=dict(features.origin_congestion_),
         holidays=[d.toordinal() for d in holiday_days().astype(object)],
         raw_score=_compile_trees(classifier),
+        classifier=classifier,
     )
     _check(compiled, estimator)
     return compiled
@@ -240,8 +329,13 @@ def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list
 def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
     records = probe_records(compiled, PROBES)
     frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
+    if not np.array_equal(compiled.encode(frame), estimator[:-1].transform(frame), equal_nan=True):
+        raise CompileError("vectorised encoding differs from the pipeline's encoder on probe records")
     expected = estimator.predict_proba(frame)[:, 1]
-    actual = np.array([compiled.probability(r) for r in records])
-    worst = float(np.max(np.abs(actual - expected)))
-    if not worst <= TOLERANCE:
-        raise CompileError(f"compiled model differs from scikit-learn by {worst:.3g} on probe records")
+    for path, actual in (
+        ("one record at a time", np.array([compiled.probability(r) for r in records])),
+        ("batch", compiled.batch_probabilities(frame)),
+    ):
+        worst = float(np.max(np.abs(actual - expected)))
+        if not worst <= TOLERANCE:
+            raise CompileError(f"compiled model ({path}) differs from scikit-learn by {worst:.3g} on probe records")

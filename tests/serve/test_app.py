@@ -227,6 +227,8 @@ def test_large_and_small_requests_agree(client: FlaskClient) -> None:
             "record 3001, field flight_number: 'one' is not a number",
         ),
         (bulk_body(3000) + "UA,1545\n", "record 3001 has 2 fields; without a header"),
+        (bulk_body(3000) + " \t\n" + ROW + "\n", "record 3001 has 1 fields; without a header"),
+        (bulk_body(0, header=True) + (ROW + ",0.5\n") * 3000, "record 1 has 9 fields but the header has 8"),
     ],
 )
 def test_large_requests_name_the_bad_record(client: FlaskClient, body: str, detail: str) -> None:

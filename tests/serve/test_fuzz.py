@@ -53,7 +53,7 @@ from delaycast.artifact import LoadedModel
 from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
 from deploy.local_chain import free_port, process_server
 from serve.app import OPENAPI_DOCUMENT, create_app
-from serve.runtime import ModelRuntime, compile_or_none
+from serve.runtime import COMPILED_MAX_RECORDS, ModelRuntime, compile_or_none
 from serve.server import limit_native_threads
 from serve.settings import ServerSettings
 
@@ -347,7 +347,7 @@ def mutated(draw: st.DrawFn, body: bytes) -> bytes:
 def valid_requests(draw: st.DrawFn) -> tuple[FuzzRequest, int]:
     """Valid records in any request format and any supported Accept; and how many records it holds."""
     records = draw(st.lists(VALID_RECORDS, min_size=1, max_size=5))
-    records *= draw(st.sampled_from((1,) * 19 + (60,)))  # sometimes past the compiled path (256 records)
+    records *= draw(st.sampled_from((1,) * 19 + (COMPILED_MAX_RECORDS + 1,)))  # sometimes the batch path
     kind = draw(st.sampled_from(("csv", "csv header", "json", "json list", "json instances", "json rows", "jsonl")))
     if kind.startswith("csv"):
         body, content_type = csv_text(draw, csv_rows(draw, records, kind == "csv header")).encode(), "text/csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 
 import pytest
@@ -10,6 +11,9 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from delaycast.fields import FIELD_NAMES
+from serve.app import create_app
+from serve.runtime import ModelRuntime
+from serve.settings import ServerSettings
 
 ROW = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400"
 RECORD = {
@@ -233,3 +237,15 @@ def test_large_and_small_requests_agree(client: FlaskClient) -> None:
 )
 def test_large_requests_name_the_bad_record(client: FlaskClient, body: str, detail: str) -> None:
     assert_error(post(client, body, "text/csv"), 400, detail)
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_failed_requests_are_always_logged_successful_ones_on_request(
+    runtime: ModelRuntime, caplog: pytest.LogCaptureFixture, access_log: bool
+) -> None:
+    client = create_app(runtime, ServerSettings(access_log=access_log)).test_client()
+    with caplog.at_level(logging.INFO, logger="delaycast.serve"):
+        post(client, ROW, "text/csv")
+        post(client, ROW.replace("EWR", "E1"), "text/csv")
+    statuses = [getattr(record, "status", None) for record in caplog.records if record.getMessage() == "request"]
+    assert statuses == ([200, 400] if access_log else [400])

@@ -1,0 +1,34 @@
+"""Server settings from SageMaker's environment variables and ours."""
+
+from __future__ import annotations
+
+import pytest
+
+from delaycast.errors import ConfigError
+from serve.settings import ServerSettings
+
+
+def test_defaults_follow_the_hosting_contract() -> None:
+    settings = ServerSettings.from_env({})
+    assert (settings.host, settings.port, settings.max_payload_bytes) == ("0.0.0.0", 8080, 6 * 1024 * 1024)
+    assert settings.access_log is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), (" YES ", True), ("false", False), ("0", False)]
+)
+def test_access_log_switch(raw: str, expected: bool) -> None:
+    assert ServerSettings.from_env({"DELAYCAST_ACCESS_LOG": raw}).access_log is expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DELAYCAST_ACCESS_LOG": "maybe"}, "DELAYCAST_ACCESS_LOG='maybe' is not one of"),
+        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB=500.0 is outside"),
+    ],
+)
+def test_bad_values_are_refused_by_name(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServerSettings.from_env(env)

@@ -14,20 +14,24 @@ RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp
  && rm -rf /opt/venv/share \
  && find /opt/venv -name '*.so' -type f -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 WORKDIR /opt/venv/lib/python3.11/site-packages
-# What neither `train` nor `serve` imports or reads (checked against sys.modules of both): C/Cython
-# sources, headers and static libraries (build-time only), type stubs, pytest conftests, numpy.distutils,
-# numpy's SIMD test module, scipy.odr (nothing uses it), sklearn's toy datasets (the packages stay:
-# sklearn imports them), pandas' matplotlib plotting backend (matplotlib is not installed: same
-# ImportError), pip's install RECORDs, and prettytable/wcwidth (only skops.card, model cards, uses them).
-# Identical libraries vendored by both numpy and scipy are kept once (a symlink). The .so files in
-# *.libs stay unstripped: patchelf has rewritten their segments, and strip would corrupt them.
-# Bytecode is then recompiled without column tables (PYTHONNODEBUGRANGES): -3 MB; library tracebacks
-# keep file and line but lose the ^^^ markers.
-RUN rm -rf numpy/distutils numpy/_core/include numpy/_core/lib numpy/random/lib numpy/_core/_simd.*.so \
-      scipy/odr pandas/plotting/_matplotlib \
-      prettytable prettytable-*.dist-info wcwidth wcwidth-*.dist-info \
+# Then what neither `train` nor `serve` imports or reads (checked against the modules both load):
+# C/Cython sources, headers and static libraries (build-time only), type stubs, pytest conftests,
+# numpy.distutils, the compiled test-only modules of numpy and scipy, scipy.odr (nothing uses it),
+# sklearn's toy datasets (the packages stay: sklearn imports them), pip's install RECORDs, and code
+# for libraries the image does not have: pandas' matplotlib backend (same ImportError without it),
+# array_api_compat's torch/cupy/dask adapters, prettytable/wcwidth (only skops.card uses them).
+# Libraries vendored identically by numpy and scipy are kept once (a symlink); the *.libs stay
+# unstripped (patchelf has moved their segments: strip would corrupt them). Bytecode is recompiled
+# without column tables (PYTHONNODEBUGRANGES, -3 MB): tracebacks keep lines, lose the ^^^ markers.
+RUN rm -rf numpy/distutils numpy/_core/include numpy/_core/lib numpy/random/lib scipy/odr \
+      pandas/plotting/_matplotlib prettytable prettytable-*.dist-info wcwidth wcwidth-*.dist-info \
+      scipy/_lib/array_api_compat/torch scipy/_lib/array_api_compat/cupy scipy/_lib/array_api_compat/dask \
+      sklearn/externals/array_api_compat/torch sklearn/externals/array_api_compat/cupy \
+      sklearn/externals/array_api_compat/dask \
  && find sklearn/datasets/data sklearn/datasets/descr sklearn/datasets/images -type f \
       -not -name '*.py' -not -name '*.pyc' -delete \
+ && find numpy/_core scipy/_lib scipy/integrate scipy/ndimage scipy/special -name '*.so' \( \
+      -name '_simd.*' -o -name '_*_tests.*' -o -name '_test_*' -o -name '_ctest.*' -o -name '_cytest.*' \) -delete \
  && find . -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.pyi' \
       -o -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name 'conftest.py' \
       -o -path '*.dist-info/RECORD' \) -delete \
@@ -35,8 +39,7 @@ RUN rm -rf numpy/distutils numpy/_core/include numpy/_core/lib numpy/random/lib 
       if cmp -s "$lib" "numpy.libs/${lib#scipy.libs/}"; then ln -sf "../numpy.libs/${lib#scipy.libs/}" "$lib"; fi; \
     done \
  && find . -name '*.pyc' -delete \
- && PYTHONNODEBUGRANGES=1 /opt/venv/bin/python -m compileall -q -j 0 . \
- && test "$(find . -name '*.py' | wc -l)" -eq "$(find . -name '*.pyc' | wc -l)"
+ && PYTHONNODEBUGRANGES=1 /opt/venv/bin/python -m compileall -q -j 0 .
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="delaycast" \

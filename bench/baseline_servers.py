@@ -69,7 +69,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model-dir", type=Path)
     args = parser.parse_args()
-    settings = ServerSettings(host="127.0.0.1", port=args.port, workers=args.workers, log_level="warning")
+    # The model server's settings from the same environment (worker class, threads), on our port.
+    settings = ServerSettings.from_env(host="127.0.0.1", port=args.port, workers=args.workers, log_level="warning")
     limit_native_threads()
     app = constant_app() if args.kind == "constant" else byoc_app(args.model_dir)
     ModelServer(app, settings).run()

@@ -30,6 +30,7 @@ from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
 from delaycast.schema import coerce_frame
 from deploy.local_chain import free_port, process_server, wait_for_ping
 from serve.codecs import CsvCodec
+from serve.settings import WORKER_CLASSES, ServerSettings
 from train.data import bundled_flights_path, read_flights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,8 +101,8 @@ def wrk(url: str, body: str, content_type: str, seconds: int, connections: int, 
 
 
 @contextmanager
-def baseline_server(kind: str, model_dir: Path, workers: int) -> Iterator[str]:
-    """A baseline from bench.baseline_servers on a free 127.0.0.1 port."""
+def baseline_server(kind: str, model_dir: Path, workers: int, worker_class: str = "") -> Iterator[str]:
+    """A baseline from bench.baseline_servers on a free 127.0.0.1 port (the model server's default worker class)."""
     port = free_port()
     command = [
         sys.executable,
@@ -118,7 +119,7 @@ def baseline_server(kind: str, model_dir: Path, workers: int) -> Iterator[str]:
     process = subprocess.Popen(
         command,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), **worker_class_setting(worker_class)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -129,6 +130,11 @@ def baseline_server(kind: str, model_dir: Path, workers: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def worker_class_setting(worker_class: str) -> dict[str, str]:
+    """The environment that picks a gunicorn worker class; empty for the default."""
+    return {"DELAYCAST_WORKER_CLASS": worker_class} if worker_class else {}
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -248,6 +254,17 @@ def main() -> int:
         return 2
     model_dir = ensure_model(args.model_dir)
     seconds, connections = args.seconds, 4
+    alternatives = {}
+    for worker_class in WORKER_CLASSES:
+        if worker_class == ServerSettings.worker_class:
+            continue
+        with (
+            baseline_server("constant", model_dir, args.workers, worker_class) as ceiling_url,
+            process_server(model_dir, free_port(), args.workers, worker_class_setting(worker_class)) as url,
+        ):
+            for warm_up in (ceiling_url, url):
+                wrk(warm_up, ROW_CSV, "text/csv", WARM_UP_SECONDS, connections)
+            alternatives[worker_class] = single_row_rounds(ceiling_url, url, seconds, connections, args.rounds)
     with (
         baseline_server("constant", model_dir, args.workers) as ceiling_url,
         process_server(model_dir, free_port(), args.workers) as url,
@@ -264,7 +281,17 @@ def main() -> int:
     model_only = model_rows_per_second(model_dir, batch_body())
     ours = single["csv"]
     rows = [
-        ("HTTP ceiling (same stack, constant answer): requests/s", f"{single['ceiling']:,.0f}"),
+        (
+            f"{worker_class} workers: ceiling / CSV / JSON requests/s, CSV ratio",
+            f"{figures['ceiling']:,.0f} / {figures['csv']:,.0f} / {figures['json']:,.0f}, {figures['csv_ratio']:.2f}",
+        )
+        for worker_class, figures in alternatives.items()
+    ]
+    rows += [
+        (
+            f"HTTP ceiling ({ServerSettings.worker_class} workers, constant answer): requests/s",
+            f"{single['ceiling']:,.0f}",
+        ),
         ("single-row CSV: requests/s", f"{ours:,.0f}"),
         ("single-row JSON: requests/s", f"{single['json']:,.0f}"),
         ("BYOC reference (read_csv + pipeline): requests/s", f"{byoc['requests_per_s']:,.0f}"),

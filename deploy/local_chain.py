@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
@@ -71,9 +71,11 @@ def docker_available() -> bool:
 
 
 @contextmanager
-def process_server(model_dir: Path, port: int, workers: int = 2) -> Iterator[str]:
-    """`python -m serve` on 127.0.0.1:port, stopped with SIGTERM on exit."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
+def process_server(
+    model_dir: Path, port: int, workers: int = 2, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """`python -m serve` on 127.0.0.1:port (with extra settings variables), stopped with SIGTERM on exit."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **(settings or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO,

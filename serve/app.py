@@ -55,6 +55,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
+        g.started = time.perf_counter()
         answer = response_codec(list(request.accept_mimetypes))
         codec, charset = request_codec(request.headers.get("Content-Type"))
         predictions = runtime.predict(codec.decode(_body(), charset))
@@ -63,14 +64,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         response.headers[MODEL_VERSION] = predictions.model_version
         return response
 
-    @app.before_request
-    def start() -> None:
-        g.started = time.perf_counter()
-        g.request_id = request.headers.get(INFERENCE_ID) or secrets.token_hex(16)
-
     @app.after_request
     def finish(response: Response) -> Response:
-        response.headers[REQUEST_ID] = g.get("request_id", "")
+        response.headers[REQUEST_ID] = _request_id()
         attributes = request.headers.get(CUSTOM_ATTRIBUTES)
         if attributes and len(attributes) <= CUSTOM_ATTRIBUTES_LIMIT and attributes.isascii():
             response.headers[CUSTOM_ATTRIBUTES] = attributes
@@ -94,8 +90,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
-        log.exception("unexpected error", extra={"request_id": g.get("request_id")})
-        detail = f"the server failed on this request; quote request id {g.get('request_id')}"
+        log.exception("unexpected error", extra={"request_id": _request_id()})
+        detail = f"the server failed on this request; quote request id {_request_id()}"
         return _error_body("internal error", detail), HTTPStatus.INTERNAL_SERVER_ERROR
 
     return app
@@ -118,6 +114,13 @@ def _body() -> bytes:
     return body
 
 
+def _request_id() -> str:
+    """The caller's inference id, else one made up for this request (the same one for every call)."""
+    if "request_id" not in g:
+        g.request_id = request.headers.get(INFERENCE_ID) or secrets.token_hex(16)
+    return str(g.request_id)
+
+
 def _error_body(title: str, detail: str) -> Response:
     return jsonify({"error": title, "detail": detail})
 
@@ -126,11 +129,11 @@ def _log_request(status: int) -> None:
     log.info(
         "request",
         extra={
-            "request_id": g.get("request_id"),
+            "request_id": _request_id(),
             "method": request.method,
             "path": request.path,
             "status": status,
-            "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "ms": round((time.perf_counter() - g.started) * 1000, 2) if "started" in g else None,
             "records": g.get("records", 0),
         },
     )

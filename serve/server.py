@@ -51,7 +51,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "gthread",
+            "worker_class": settings.worker_class,
             "threads": settings.threads,
             "timeout": settings.timeout_seconds,
             "graceful_timeout": settings.graceful_timeout_seconds,

@@ -12,6 +12,7 @@ from delaycast.errors import ConfigError
 MIB = 1024 * 1024
 DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
 BATCH_PAYLOAD_BUDGET_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB <= 100
+WORKER_CLASSES = ("gthread", "sync")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -23,6 +24,7 @@ class ServerSettings:
     host: str = "0.0.0.0"  # a container listens on all its interfaces
     port: int = 8080
     workers: int = 1
+    worker_class: str = "gthread"  # gunicorn's: gthread (keep-alive, threads) or sync (one request per worker)
     threads: int = 4
     timeout_seconds: int = 60
     graceful_timeout_seconds: int = 25
@@ -49,6 +51,7 @@ class ServerSettings:
             "host": env.get("DELAYCAST_HOST", cls.host),
             "port": _int(env, "SAGEMAKER_BIND_TO_PORT", cls.port, 1, 65535),
             "workers": _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 64),
+            "worker_class": _choice(env, "DELAYCAST_WORKER_CLASS", cls.worker_class, WORKER_CLASSES),
             "threads": _int(env, "DELAYCAST_THREADS", cls.threads, 1, 64),
             "timeout_seconds": _int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
             "max_payload_mb": _float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_PAYLOAD_MB, 0.001, 100),
@@ -92,3 +95,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in _BOOLEANS:
         raise ConfigError(f"{name}={raw!r} is not one of {', '.join(_BOOLEANS)}")
     return _BOOLEANS[raw]
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw

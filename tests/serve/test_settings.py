@@ -17,6 +17,13 @@ def test_defaults_follow_the_hosting_contract() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"), [("true", True), ("1", True), (" YES ", True), ("false", False), ("0", False)]
 )
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", " SYNC "])
+def test_worker_class_choice(worker_class: str) -> None:
+    assert (
+        ServerSettings.from_env({"DELAYCAST_WORKER_CLASS": worker_class}).worker_class == worker_class.strip().lower()
+    )
+
+
 def test_access_log_switch(raw: str, expected: bool) -> None:
     assert ServerSettings.from_env({"DELAYCAST_ACCESS_LOG": raw}).access_log is expected
 
@@ -25,6 +32,7 @@ def test_access_log_switch(raw: str, expected: bool) -> None:
     ("env", "message"),
     [
         ({"DELAYCAST_ACCESS_LOG": "maybe"}, "DELAYCAST_ACCESS_LOG='maybe' is not one of"),
+        ({"DELAYCAST_WORKER_CLASS": "gevent"}, "DELAYCAST_WORKER_CLASS='gevent' is not one of gthread, sync"),
         ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
         ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB=500.0 is outside"),
     ],

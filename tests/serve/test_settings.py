@@ -24,6 +24,9 @@ def test_worker_class_choice(worker_class: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), (" YES ", True), ("false", False), ("0", False)]
+)
 def test_access_log_switch(raw: str, expected: bool) -> None:
     assert ServerSettings.from_env({"DELAYCAST_ACCESS_LOG": raw}).access_log is expected
 

@@ -14,9 +14,6 @@ def test_defaults_follow_the_hosting_contract() -> None:
     assert settings.access_log is False
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"), [("true", True), ("1", True), (" YES ", True), ("false", False), ("0", False)]
-)
 @pytest.mark.parametrize("worker_class", ["sync", "gthread", " SYNC "])
 def test_worker_class_choice(worker_class: str) -> None:
     assert (

@@ -173,7 +173,7 @@ def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
 
 def is_header(cells: Sequence[str]) -> bool:
     """A first CSV row that names at least one field is a header."""
-    return any(canonical_column(cell) for cell in cells)
+    return not _LOWER_ALIASES.keys().isdisjoint(map(str.lower, map(str.strip, cells)))
 
 
 def column_names(header: Sequence[str] | None, widths: Sequence[int]) -> Sequence[str]:

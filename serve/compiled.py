@@ -300,7 +300,9 @@ def _emit(
 
 
 def _bitset_members(bitset: np.ndarray) -> frozenset[int]:
-    return frozenset(c for c in range(256) if (int(bitset[c // 32]) >> (c % 32)) & 1)
+    """The categories a bitset holds: bit c % 32 of 32-bit word c // 32."""
+    bits = np.unpackbits(np.asarray(bitset, dtype="<u4").view(np.uint8), bitorder="little")
+    return frozenset(np.flatnonzero(bits).tolist())
 
 
 def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list[tuple[Value, ...]]:

@@ -61,7 +61,7 @@ class ModelRuntime:
     @staticmethod
     def _compiled(table: RawTable, compiled: CompiledPipeline) -> np.ndarray:
         records = [validate_record(table.record(i), i) for i in range(len(table))]
-        return np.fromiter((compiled.probability(r) for r in records), dtype="float64", count=len(records))
+        return np.array([compiled.probability(record) for record in records], dtype="float64")
 
 
 def compile_or_none(model: LoadedModel) -> CompiledPipeline | None:

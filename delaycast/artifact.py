@@ -1,29 +1,32 @@
-"""The model directory: a skops file plus a manifest with schema, versions and SHA-256 of every file.
+"""The model directory: a skops file, the compiled fast path, and a manifest with versions and SHA-256 of every file.
 
 This is the directory SageMaker tars into model.tar.gz and unpacks into
 /opt/ml/model. Loading verifies hashes and versions before anything is
 deserialised, and skops refuses any type outside an explicit allowlist, so a
-tampered or foreign artifact is refused instead of executed.
+tampered or foreign artifact is refused instead of executed. The fast path
+(`delaycast.compiled`) is plain arrays and JSON, read without pickles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import skops.io
 from sklearn.pipeline import Pipeline
 
 import delaycast
+from delaycast import compiled
 from delaycast.errors import ModelArtifactError
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.skops"
+FAST_PATH_FILE = "fast-path.npz"
 FORMAT = "delaycast-model/1"
 # Versions that must match exactly between the trainer and the server.
 PINNED_PACKAGES = ("scikit-learn", "skops")
@@ -36,6 +39,9 @@ TRUSTED_TYPES = (
     "sklearn.model_selection._split.KFold",
     "sklearn.utils.validation.check_array",
 )
+
+
+log = logging.getLogger("delaycast.artifact")
 
 
 @dataclass(frozen=True)
@@ -73,38 +79,72 @@ def sha256_of(path: Path) -> str:
 
 
 def save_model(estimator: Pipeline, model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write the estimator and a manifest (versions and hashes added) into `model_dir`."""
+    """Write the estimator, its compiled fast path and a manifest (versions and hashes added) into `model_dir`."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
-    skops.io.dump(estimator, model_path)
-    digest = sha256_of(model_path)
+    _skops().dump(estimator, model_path)
+    files = {MODEL_FILE: sha256_of(model_path)}
+    fast_path = _fast_path(estimator)
+    if fast_path is not None:
+        (model_dir / FAST_PATH_FILE).write_bytes(fast_path)
+        files[FAST_PATH_FILE] = sha256_of(model_dir / FAST_PATH_FILE)
     full = {
         "format": FORMAT,
-        "model_version": manifest.get("model_version") or f"{delaycast.__version__}-{digest[:12]}",
+        "model_version": manifest.get("model_version") or f"{delaycast.__version__}-{files[MODEL_FILE][:12]}",
         **manifest,
         "versions": package_versions(),
-        "files": {MODEL_FILE: digest},
+        "files": files,
     }
     (model_dir / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
     return full
 
 
-def load_model(model_dir: Path) -> LoadedModel:
-    """Verify and load a model directory; raise ModelArtifactError on any mismatch."""
+def _fast_path(estimator: Pipeline) -> bytes | None:
+    try:
+        return compiled.export(compiled.compile_pipeline(estimator), estimator)
+    except compiled.CompileError as error:
+        log.warning("no compiled fast path for this model (servers will use scikit-learn): %s", error)
+        return None
+
+
+def verify_model_dir(model_dir: Path) -> dict[str, Any]:
+    """The manifest of a model directory whose files and package versions are verified; else ModelArtifactError."""
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
     verify_versions(manifest)
+    return manifest
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    """Verify and load a model directory; raise ModelArtifactError on any mismatch."""
+    manifest = verify_model_dir(model_dir)
     model_path = model_dir / MODEL_FILE
-    untrusted = [t for t in skops.io.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
+    skops_io = _skops()
+    untrusted = [t for t in skops_io.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
     if untrusted:
         raise ModelArtifactError(f"{model_path}: refusing to load untrusted types {', '.join(untrusted)}")
     try:
-        estimator = skops.io.load(model_path, trusted=list(TRUSTED_TYPES))
+        estimator = skops_io.load(model_path, trusted=list(TRUSTED_TYPES))
     except Exception as error:  # skops raises many types for a corrupt file
         raise ModelArtifactError(f"{model_path}: cannot be loaded ({type(error).__name__}: {error})") from error
     if not isinstance(estimator, Pipeline):
         raise ModelArtifactError(f"{model_path}: holds a {type(estimator).__name__}, not a Pipeline")
     return LoadedModel(estimator, manifest)
+
+
+def load_fast_path(model_dir: Path, manifest: dict[str, Any]) -> compiled.CompiledPipeline:
+    """The verified directory's compiled fast path, checked against its probe answers; raises CompileError."""
+    if FAST_PATH_FILE not in manifest.get("files", {}):
+        raise compiled.CompileError(f"{model_dir} has no {FAST_PATH_FILE}")
+    return compiled.load((model_dir / FAST_PATH_FILE).read_bytes())
+
+
+def _skops() -> Any:
+    """skops.io, imported on first use: importing it imports all of scikit-learn (about 1 s of a server's
+    cold start), and a server with a fast path never needs it."""
+    import skops.io
+
+    return skops.io
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:

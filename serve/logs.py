@@ -11,6 +11,7 @@ import time
 FIELDS = (
     "model_version",
     "model_dir",
+    "fast_path",
     "request_id",
     "method",
     "path",

@@ -1,62 +1,96 @@
 """The model runtime: a verified model, and scoring of decoded requests. No HTTP here.
 
-Small requests go through the compiled pipeline record by record (pure Python,
-microseconds per record); large ones are validated by pandas, encoded by the
-compiled pipeline's vectorised lookups and scored by the fitted classifier.
-Both validate the same way and agree to 1e-9 (serve/compiled.py checks it at
-load); without a compiled pipeline, scikit-learn's own Pipeline scores everything.
+The compiled pipeline comes from the model directory (exported at training,
+checked against scikit-learn's answers at load, without skops), else it is
+built from the skops estimator at load. Small requests go through it record by
+record (pure Python, microseconds per record); large ones are validated by
+pandas, encoded by its vectorised lookups and scored by scikit-learn's tree
+predictors. Both validate the same way and agree to 1e-9; without a compiled
+pipeline, scikit-learn's own Pipeline scores everything.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from delaycast.artifact import LoadedModel, load_model
+from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
+from delaycast.compiled import CompiledPipeline, CompileError, compile_pipeline
 from delaycast.errors import InvalidInput
 from delaycast.records import validate_record
 from delaycast.schema import RowError, coerce_frame
 from serve.codecs import Predictions, RawTable
-from serve.compiled import CompiledPipeline, CompileError, compile_pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger("delaycast.serve")
 COMPILED_MAX_RECORDS = 400  # above this the vectorised batch path is faster (crossover measured near 450)
 
 
 class ModelRuntime:
-    """Scores decoded requests with one loaded, verified model."""
+    """Scores decoded requests with one verified model: its compiled pipeline, else its scikit-learn estimator."""
 
-    def __init__(self, model: LoadedModel, compiled: CompiledPipeline | None = None) -> None:
-        self.model = model
+    def __init__(
+        self, manifest: dict[str, Any], compiled: CompiledPipeline | None = None, estimator: Pipeline | None = None
+    ) -> None:
+        if compiled is None and estimator is None:
+            raise ValueError("a runtime needs a compiled pipeline or an estimator")
+        self.manifest = manifest
         self.compiled = compiled
+        self.estimator = estimator
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
-        """Load and verify the model directory (raises ModelArtifactError), then compile it if possible."""
-        model = load_model(model_dir)
-        runtime = cls(model, compile_or_none(model))
-        log.info("model loaded", extra={"model_version": runtime.version, "model_dir": str(model_dir)})
+        """Verify the model directory (raises ModelArtifactError) and load its fast path, else its estimator."""
+        manifest = verify_model_dir(model_dir)
+        try:
+            runtime = cls(manifest, compiled=load_fast_path(model_dir, manifest))
+        except CompileError as error:
+            log.warning("no usable fast path (%s); loading the scikit-learn pipeline", error)
+            runtime = cls.of_model(load_model(model_dir))
+        log.info(
+            "model loaded",
+            extra={"model_version": runtime.version, "model_dir": str(model_dir), "fast_path": runtime.fast},
+        )
         return runtime
+
+    @classmethod
+    def of_model(cls, model: LoadedModel) -> ModelRuntime:
+        """A runtime for a loaded estimator, compiled at once if possible (a log line says when not)."""
+        return cls(model.manifest, compile_or_none(model), model.estimator)
 
     @property
     def version(self) -> str:
         """The version of the loaded model."""
-        return self.model.version
+        return str(self.manifest["model_version"])
+
+    @property
+    def threshold(self) -> float:
+        """Probability at or above which a flight is predicted delayed."""
+        return float(self.manifest["threshold"])
+
+    @property
+    def fast(self) -> bool:
+        """Whether requests are scored by the compiled pipeline."""
+        return self.compiled is not None
 
     def predict(self, table: RawTable) -> Predictions:
         """Validate raw fields and return the delay probability of each record."""
         try:
             if self.compiled is None:
-                probabilities = self.model.estimator.predict_proba(coerce_frame(table.frame()))[:, 1]
+                assert self.estimator is not None  # one of the two, by construction
+                probabilities = self.estimator.predict_proba(coerce_frame(table.frame()))[:, 1]
             elif len(table) <= COMPILED_MAX_RECORDS:
                 probabilities = self._compiled(table, self.compiled)
             else:
                 probabilities = self.compiled.batch_probabilities(coerce_frame(table.frame()))
         except RowError as error:
             raise InvalidInput(f"record {error.row + 1}, field {error.column}: {error.reason}") from None
-        return Predictions(probabilities, self.model.threshold, self.model.version)
+        return Predictions(probabilities, self.threshold, self.version)
 
     @staticmethod
     def _compiled(table: RawTable, compiled: CompiledPipeline) -> np.ndarray:

@@ -107,7 +107,7 @@ def served(image: str, trained_ml_root: Path) -> Iterator[tuple[str, str]]:
 
 
 def test_train_writes_the_model_and_reports(trained_ml_root: Path) -> None:
-    assert {p.name for p in (trained_ml_root / "model").iterdir()} == {"manifest.json", "model.skops"}
+    assert {p.name for p in (trained_ml_root / "model").iterdir()} == {"manifest.json", "model.skops", "fast-path.npz"}
     assert (trained_ml_root / "output" / "data" / "metrics.json").is_file()
     assert not (trained_ml_root / "output" / "failure").exists()
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from delaycast.artifact import MANIFEST, MODEL_FILE, LoadedModel, load_model, package_versions
+from delaycast.artifact import (
+    FAST_PATH_FILE,
+    MANIFEST,
+    MODEL_FILE,
+    LoadedModel,
+    load_model,
+    package_versions,
+    verify_model_dir,
+)
 from delaycast.errors import ModelArtifactError
 
 RECORD = {
@@ -55,7 +63,7 @@ def test_manifest_describes_schema_versions_and_hashes(loaded_model: LoadedModel
         "crs_dep_time",
     ]
     assert manifest["versions"] == package_versions()
-    assert set(manifest["files"]) == {MODEL_FILE}
+    assert set(manifest["files"]) == {MODEL_FILE, FAST_PATH_FILE}
     assert manifest["label"]["definition"] == "arrival delay >= 15 minutes (US DOT)"
 
 
@@ -90,3 +98,11 @@ def test_a_manifest_that_is_not_ours_is_refused(model_copy: Path) -> None:
     edit_manifest(model_copy, format="something-else/9")
     with pytest.raises(ModelArtifactError, match=r"not a delaycast-model/1 manifest"):
         load_model(model_copy)
+
+
+def test_a_changed_fast_path_byte_is_refused(model_copy: Path) -> None:
+    data = bytearray((model_copy / FAST_PATH_FILE).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (model_copy / FAST_PATH_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelArtifactError, match=rf"{FAST_PATH_FILE}: SHA-256 .* does not match the manifest"):
+        verify_model_dir(model_copy)

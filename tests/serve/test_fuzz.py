@@ -53,7 +53,7 @@ from delaycast.artifact import LoadedModel
 from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
 from deploy.local_chain import free_port, process_server
 from serve.app import OPENAPI_DOCUMENT, create_app
-from serve.runtime import COMPILED_MAX_RECORDS, ModelRuntime, compile_or_none
+from serve.runtime import COMPILED_MAX_RECORDS, ModelRuntime
 from serve.server import limit_native_threads
 from serve.settings import ServerSettings
 
@@ -152,7 +152,7 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
 def fuzz_app(loaded_model: LoadedModel, tally: Tally) -> Flask:
     """The app as `python -m serve` builds it (compiled fast path, the real payload limit), counted."""
     limit_native_threads()
-    app = create_app(ModelRuntime(loaded_model, compile_or_none(loaded_model)), ServerSettings(workers=2))
+    app = create_app(ModelRuntime.of_model(loaded_model), ServerSettings(workers=2))
     app.after_request(tally.count)
     return app
 

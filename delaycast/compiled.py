@@ -1,34 +1,46 @@
-"""The trained pipeline compiled for one-record-at-a-time scoring in pure Python.
+"""The trained pipeline compiled for fast scoring: one record in pure Python, or a batch vectorised.
 
 scikit-learn spends milliseconds on one row (pandas, ColumnTransformer, a Python
-loop over trees); the arithmetic is microseconds. At load time this module reads
-the fitted pipeline's tables (encoder categories, target encodings, route and
-congestion lookups) and turns the boosted trees into generated Python code
-(nested comparisons, leaf values summed in scikit-learn's order). It reads
-private scikit-learn attributes, so scikit-learn is pinned and every compiled
-model is checked against `predict_proba` on probe records before it is used;
-any mismatch or unexpected structure raises CompileError and the server keeps
-scikit-learn's own path.
+loop over trees); the arithmetic is microseconds. This module reads the fitted
+pipeline's tables (encoder categories, target encodings, route and congestion
+lookups) and its boosted trees. One record is scored by the trees turned into
+generated Python code (nested comparisons, leaf values summed in scikit-learn's
+order); a batch by scikit-learn's own compiled tree predictors on an array
+encoded by vectorised lookups. It reads private scikit-learn attributes, so
+scikit-learn is pinned and every compiled model is checked against
+`predict_proba` on probe records before it is used; any mismatch or unexpected
+structure raises CompileError and the caller keeps scikit-learn's own path.
+
+Training exports the compiled form (`export`, a NumPy archive without pickles,
+carrying the probe records and scikit-learn's answers to them), so that a
+server can `load` it without skops and check it against those answers.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import io
+import json
 import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
+from scipy.special import expit
+from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
 from delaycast.features import CATEGORICAL, HOLIDAY_WINDOW_DAYS, KEYS, NUMERIC, FlightFeatures, holiday_days
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Value
 from delaycast.schema import coerce_frame
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 TOLERANCE = 1e-9
 PROBES = 300
@@ -40,6 +52,38 @@ class CompileError(Exception):
 
 
 @dataclass(frozen=True)
+class Forest:
+    """The boosted trees: scikit-learn's compiled tree predictors, summed as HistGradientBoosting sums them."""
+
+    baseline: float
+    predictors: list[TreePredictor]
+    known_cat_bitsets: np.ndarray
+    f_idx_map: np.ndarray
+
+    @classmethod
+    def of(cls, classifier: Any) -> Forest:
+        """The trees of a fitted binary HistGradientBoostingClassifier."""
+        if getattr(classifier, "n_trees_per_iteration_", None) != 1:
+            raise CompileError(f"{type(classifier).__name__} is not a binary HistGradientBoostingClassifier")
+        known_cat_bitsets, f_idx_map = classifier._bin_mapper.make_known_categories_bitsets()
+        return cls(
+            float(classifier._baseline_prediction.ravel()[0]),
+            [predictor for (predictor,) in classifier._predictors],
+            known_cat_bitsets,
+            f_idx_map,
+        )
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Delay probability of each row of an encoded feature matrix, one thread."""
+        array = np.ascontiguousarray(features, dtype="float64")
+        raw = np.full(len(array), self.baseline)
+        for predictor in self.predictors:
+            raw += predictor.predict(array, self.known_cat_bitsets, self.f_idx_map, 1)
+        probabilities: np.ndarray = expit(raw)
+        return probabilities
+
+
+@dataclass(frozen=True)
 class CompiledPipeline:
     """Lookup tables and tree code equal to the fitted pipeline's `predict_proba`, for one record or a batch."""
 
@@ -48,8 +92,8 @@ class CompiledPipeline:
     route_distance: dict[str, float]
     origin_congestion: dict[str, float]
     holidays: list[int]
-    raw_score: Callable[..., float]  # one positional argument per feature
-    classifier: Any  # the fitted classifier, for batches: its compiled code beats Python per row on volume
+    forest: Forest
+    raw_score: Callable[..., float]  # the forest as generated code: one positional argument per feature
 
     def probability(self, record: Sequence[Value]) -> float:
         """Delay probability of one validated record (FIELDS order)."""
@@ -86,7 +130,7 @@ class CompiledPipeline:
 
     def batch_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """Delay probabilities of a frame from `coerce_frame`: vectorised encoding, then the classifier."""
-        return np.asarray(self.classifier.predict_proba(self.encode(frame))[:, 1])
+        return self.forest.probabilities(self.encode(frame))
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The encoded feature matrix of a frame from `coerce_frame`, as the pipeline's encoder builds it.
@@ -200,14 +244,15 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
     expected = [*CATEGORICAL, *KEYS, *NUMERIC]
     if list(encoder.get_feature_names_out()) != expected:
         raise CompileError("encoder output columns differ from the compiler's")
+    forest = Forest.of(classifier)
     compiled = CompiledPipeline(
         category_codes=_category_codes(encoder.named_transformers_["categorical"]),
         target_tables=_target_tables(encoder.named_transformers_["history"]),
         route_distance=dict(features.route_distance_),
         origin_congestion=dict(features.origin_congestion_),
         holidays=[d.toordinal() for d in holiday_days().astype(object)],
-        raw_score=_compile_trees(classifier),
-        classifier=classifier,
+        forest=forest,
+        raw_score=_compile_trees(forest),
     )
     _check(compiled, estimator)
     return compiled
@@ -240,19 +285,16 @@ def _target_tables(encoder: Any) -> tuple[tuple[dict[str, float], float], ...]:
     )
 
 
-def _compile_trees(classifier: Any) -> Callable[..., float]:
+def _compile_trees(forest: Forest) -> Callable[..., float]:
     """One generated function of the features (x0, x1...): baseline plus every tree's leaf, in scikit-learn's order.
 
     Features arrive as arguments, so each comparison reads a local variable.
     """
-    if classifier.n_trees_per_iteration_ != 1:
-        raise CompileError("only binary classifiers are compiled")
-    known_bitsets, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
     namespace: dict[str, Any] = {"nan_": math.nan}
-    arguments = ", ".join(f"x{i}" for i in range(classifier.n_features_in_))
-    lines = [f"def raw_score({arguments}):", f"    s = {float(classifier._baseline_prediction.ravel()[0])!r}"]
-    for t, (predictor,) in enumerate(classifier._predictors):
-        _emit(predictor, 0, 1, lines, namespace, f"t{t}", known_bitsets, feature_map)
+    arguments = ", ".join(f"x{i}" for i in range(len(forest.f_idx_map)))
+    lines = [f"def raw_score({arguments}):", f"    s = {forest.baseline!r}"]
+    for t, predictor in enumerate(forest.predictors):
+        _emit(predictor, 0, 1, lines, namespace, f"t{t}", forest.known_cat_bitsets, forest.f_idx_map)
     lines.append("    return s")
     exec(
         compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
@@ -333,7 +375,12 @@ def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
     frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
     if not np.array_equal(compiled.encode(frame), estimator[:-1].transform(frame), equal_nan=True):
         raise CompileError("vectorised encoding differs from the pipeline's encoder on probe records")
-    expected = estimator.predict_proba(frame)[:, 1]
+    _compare(compiled, records, estimator.predict_proba(frame)[:, 1])
+
+
+def _compare(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expected: np.ndarray) -> None:
+    """Both scoring paths give scikit-learn's probabilities of the probe records, within TOLERANCE."""
+    frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
     for path, actual in (
         ("one record at a time", np.array([compiled.probability(r) for r in records])),
         ("batch", compiled.batch_probabilities(frame)),
@@ -341,3 +388,74 @@ def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
         worst = float(np.max(np.abs(actual - expected)))
         if not worst <= TOLERANCE:
             raise CompileError(f"compiled model ({path}) differs from scikit-learn by {worst:.3g} on probe records")
+
+
+def export(compiled: CompiledPipeline, estimator: Pipeline) -> bytes:
+    """The compiled pipeline as a NumPy archive (no pickles), with probe records and scikit-learn's answers."""
+    records = probe_records(compiled, PROBES)
+    expected = estimator.predict_proba(coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES))))[:, 1]
+    document = {
+        "category_codes": compiled.category_codes,
+        "target_tables": compiled.target_tables,
+        "route_distance": compiled.route_distance,
+        "origin_congestion": compiled.origin_congestion,
+        "holidays": compiled.holidays,
+        "baseline": compiled.forest.baseline,
+        "probe_records": [[v.isoformat() if isinstance(v, dt.date) else v for v in r] for r in records],
+        "probe_probabilities": expected.tolist(),
+    }
+    arrays = {
+        "document": np.frombuffer(json.dumps(document).encode(), dtype=np.uint8),
+        "known_cat_bitsets": compiled.forest.known_cat_bitsets,
+        "f_idx_map": compiled.forest.f_idx_map,
+    }
+    for t, predictor in enumerate(compiled.forest.predictors):
+        arrays[f"nodes_{t}"] = predictor.nodes
+        arrays[f"binned_left_cat_bitsets_{t}"] = predictor.binned_left_cat_bitsets
+        arrays[f"raw_left_cat_bitsets_{t}"] = predictor.raw_left_cat_bitsets
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
+def load(data: bytes) -> CompiledPipeline:
+    """A compiled pipeline from `export`, checked against the scikit-learn answers it carries; raises CompileError."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        document = json.loads(arrays.pop("document").tobytes())
+        forest = Forest(
+            float(document["baseline"]),
+            [_predictor(arrays, t) for t in range(sum(name.startswith("nodes_") for name in arrays))],
+            arrays["known_cat_bitsets"],
+            arrays["f_idx_map"],
+        )
+        compiled = CompiledPipeline(
+            category_codes=tuple(document["category_codes"]),
+            target_tables=tuple((table, float(default)) for table, default in document["target_tables"]),
+            route_distance=document["route_distance"],
+            origin_congestion=document["origin_congestion"],
+            holidays=list(document["holidays"]),
+            forest=forest,
+            raw_score=_compile_trees(forest),
+        )
+        records = [_probe_record(values) for values in document["probe_records"]]
+        expected = np.asarray(document["probe_probabilities"], dtype="float64")
+    except CompileError:
+        raise
+    except Exception as error:  # a damaged or foreign archive fails in many ways
+        raise CompileError(f"not a compiled delaycast pipeline ({type(error).__name__}: {error})") from None
+    _compare(compiled, records, expected)
+    return compiled
+
+
+def _predictor(arrays: dict[str, np.ndarray], tree: int) -> TreePredictor:
+    nodes = arrays[f"nodes_{tree}"]
+    if nodes.dtype != PREDICTOR_RECORD_DTYPE:
+        raise CompileError(f"tree {tree}: node layout differs from this scikit-learn's")
+    return TreePredictor(nodes, arrays[f"binned_left_cat_bitsets_{tree}"], arrays[f"raw_left_cat_bitsets_{tree}"])
+
+
+def _probe_record(values: list[Any]) -> tuple[Value, ...]:
+    day = _FIELD["flight_date"]
+    return tuple(dt.date.fromisoformat(v) if i == day else v for i, v in enumerate(values))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +16,17 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import make_pipeline
 
-from delaycast.artifact import LoadedModel, load_model
+from delaycast.artifact import FAST_PATH_FILE, LoadedModel, load_model
+from delaycast.compiled import CompileError, compile_pipeline, load, probe_records
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import validate_record
 from delaycast.schema import coerce_frame
-from serve.compiled import compile_pipeline, probe_records
 from serve.runtime import compile_or_none
 from train.data import bundled_flights_path, read_flights
 
 TOLERANCE = 1e-9
+REPO = Path(__file__).resolve().parents[2]
+CLEAN_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def nycflights13_test_set() -> pd.DataFrame:
@@ -67,3 +74,40 @@ def test_a_pipeline_it_cannot_compile_falls_back_with_a_log_line(
     with caplog.at_level(logging.WARNING):
         assert compile_or_none(LoadedModel(other, loaded_model.manifest)) is None
     assert "fast path unavailable, scoring with scikit-learn" in caplog.text
+
+
+def test_the_exported_fast_path_loads_without_skops_and_equals_scikit_learn(model_dir: Path) -> None:
+    script = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from delaycast.artifact import load_fast_path, verify_model_dir\n"
+        "from delaycast.compiled import probe_records\n"
+        f"model = Path({str(model_dir)!r})\n"
+        "compiled = load_fast_path(model, verify_model_dir(model))\n"
+        "print(sorted(m for m in ('skops', 'skops.io') if m in sys.modules))\n"
+        "print(repr([compiled.probability(r) for r in probe_records(compiled, 50, seed=3)]))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO, env=CLEAN_ENV
+    ).stdout.splitlines()
+    assert output[0] == "[]"
+    model = load_model(model_dir)
+    compiled = compile_pipeline(model.estimator)
+    records = probe_records(compiled, 50, seed=3)
+    frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
+    expected = model.estimator.predict_proba(frame)[:, 1]
+    assert np.max(np.abs(np.array(ast.literal_eval(output[1])) - expected)) <= TOLERANCE
+
+
+def test_a_fast_path_that_disagrees_with_its_probe_answers_is_refused(model_dir: Path) -> None:
+    data = (model_dir / FAST_PATH_FILE).read_bytes()
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["nodes_0"] = arrays["nodes_0"].copy()
+    arrays["nodes_0"]["value"] += 0.01
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    with pytest.raises(CompileError, match="differs from scikit-learn"):
+        load(buffer.getvalue())
+    with pytest.raises(CompileError, match="not a compiled delaycast pipeline"):
+        load(b"not an archive")

@@ -179,7 +179,7 @@ def model_rows_per_second(model_dir: Path, body: bytes, repeats: int = 5) -> flo
     return BATCH_ROWS / statistics.median(timings)
 
 
-def docker_figures(image: str, model_dir: Path, repeats: int = 3) -> dict[str, float]:
+def docker_figures(image: str, model_dir: Path, repeats: int = 5) -> dict[str, float]:
     """Image size (MB) and median seconds from `docker run` to the first 200 /ping."""
     if (
         shutil.which("docker") is None

@@ -5,6 +5,10 @@ This is the directory SageMaker tars into model.tar.gz and unpacks into
 deserialised, and skops refuses any type outside an explicit allowlist, so a
 tampered or foreign artifact is refused instead of executed. The fast path
 (`delaycast.compiled`) is plain arrays and JSON, read without pickles.
+
+skops and scikit-learn are imported by the functions that read or write the
+pipeline, not by this module: a server loading the fast path imports neither
+(together about 1 s of its cold start).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import platform
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 import delaycast
 from delaycast import compiled
 from delaycast.errors import ModelArtifactError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.skops"
@@ -100,8 +105,10 @@ def save_model(estimator: Pipeline, model_dir: Path, manifest: dict[str, Any]) -
 
 
 def _fast_path(estimator: Pipeline) -> bytes | None:
+    from delaycast import compiler  # scikit-learn: see the module docstring
+
     try:
-        return compiled.export(compiled.compile_pipeline(estimator), estimator)
+        return compiler.export(compiler.compile_pipeline(estimator), estimator)
     except compiled.CompileError as error:
         log.warning("no compiled fast path for this model (servers will use scikit-learn): %s", error)
         return None
@@ -117,6 +124,8 @@ def verify_model_dir(model_dir: Path) -> dict[str, Any]:
 
 def load_model(model_dir: Path) -> LoadedModel:
     """Verify and load a model directory; raise ModelArtifactError on any mismatch."""
+    from sklearn.pipeline import Pipeline  # see the module docstring
+
     manifest = verify_model_dir(model_dir)
     model_path = model_dir / MODEL_FILE
     skops_io = _skops()
@@ -140,8 +149,7 @@ def load_fast_path(model_dir: Path, manifest: dict[str, Any]) -> compiled.Compil
 
 
 def _skops() -> Any:
-    """skops.io, imported on first use: importing it imports all of scikit-learn (about 1 s of a server's
-    cold start), and a server with a fast path never needs it."""
+    """skops.io, imported on first use (see the module docstring); it imports all of scikit-learn."""
     import skops.io
 
     return skops.io

@@ -26,21 +26,15 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
-from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-from delaycast.features import CATEGORICAL, HOLIDAY_WINDOW_DAYS, KEYS, NUMERIC, FlightFeatures, holiday_days
+from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Value
 from delaycast.schema import coerce_frame
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
 
 TOLERANCE = 1e-9
 PROBES = 300
@@ -51,35 +45,109 @@ class CompileError(Exception):
     """The pipeline has a shape this compiler does not know, or its compiled form disagrees."""
 
 
-@dataclass(frozen=True)
-class Forest:
-    """The boosted trees: scikit-learn's compiled tree predictors, summed as HistGradientBoosting sums them."""
+NODE_FIELDS = (
+    "value",
+    "feature_idx",
+    "num_threshold",
+    "missing_go_to_left",
+    "left",
+    "right",
+    "is_leaf",
+    "is_categorical",
+    "bitset_idx",
+)
 
-    baseline: float
-    predictors: list[TreePredictor]
-    known_cat_bitsets: np.ndarray
-    f_idx_map: np.ndarray
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a boosted tree, as HistGradientBoosting decides: numeric threshold or category set."""
+
+    leaf: bool
+    value: float
+    feature: int
+    threshold: float
+    missing_left: bool
+    left: int
+    right: int
+    left_categories: np.ndarray | None  # 256 booleans, for a categorical split
+    known_categories: np.ndarray | None  # 256 booleans: the categories seen in training
+
+    def goes_left(self, values: np.ndarray) -> np.ndarray:
+        """Which of these feature values take the left branch (a missing value goes where training sent it)."""
+        if self.left_categories is None or self.known_categories is None:
+            return ~(values > self.threshold) if self.missing_left else values <= self.threshold
+        absent = np.isnan(values) | (values < 0) | (values > 255)
+        codes = np.where(absent, 0, values).astype(np.intp)
+        missing = absent | ~self.known_categories[codes]
+        chosen = self.left_categories[codes]
+        taken: np.ndarray = missing | chosen if self.missing_left else ~missing & chosen
+        return taken
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A boosted tree: its nodes, root first."""
+
+    nodes: list[Node]
 
     @classmethod
-    def of(cls, classifier: Any) -> Forest:
-        """The trees of a fitted binary HistGradientBoostingClassifier."""
-        if getattr(classifier, "n_trees_per_iteration_", None) != 1:
-            raise CompileError(f"{type(classifier).__name__} is not a binary HistGradientBoostingClassifier")
-        known_cat_bitsets, f_idx_map = classifier._bin_mapper.make_known_categories_bitsets()
-        return cls(
-            float(classifier._baseline_prediction.ravel()[0]),
-            [predictor for (predictor,) in classifier._predictors],
-            known_cat_bitsets,
-            f_idx_map,
-        )
+    def of(cls, nodes: np.ndarray, left_bitsets: np.ndarray, known_bitsets: np.ndarray, f_idx_map: np.ndarray) -> Tree:
+        """A tree from HistGradientBoosting's node records and category bitsets (8 x 32 bits per set)."""
+        missing = [name for name in NODE_FIELDS if name not in (nodes.dtype.names or ())]
+        if missing:
+            raise CompileError(f"tree nodes lack {', '.join(missing)}")
+        built = []
+        for record in nodes.tolist():
+            node = dict(zip(nodes.dtype.names or (), record, strict=True))
+            categorical = bool(node["is_categorical"]) and not node["is_leaf"]
+            feature = int(node["feature_idx"])
+            built.append(
+                Node(
+                    leaf=bool(node["is_leaf"]),
+                    value=float(node["value"]),
+                    feature=feature,
+                    threshold=float(node["num_threshold"]),
+                    missing_left=bool(node["missing_go_to_left"]),
+                    left=int(node["left"]),
+                    right=int(node["right"]),
+                    left_categories=_bitset_table(left_bitsets[node["bitset_idx"]]) if categorical else None,
+                    known_categories=_bitset_table(known_bitsets[f_idx_map[feature]]) if categorical else None,
+                )
+            )
+        return cls(built)
+
+    def leaf_values(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        """The leaf value each row reaches: rows are split node by node, each node sees only its own rows."""
+        values = np.empty(len(columns[0]))
+        pending = [(0, np.arange(len(values)))]
+        while pending:
+            index, rows = pending.pop()
+            node = self.nodes[index]
+            if node.leaf:
+                values[rows] = node.value
+                continue
+            left = node.goes_left(columns[node.feature][rows])
+            for child, subset in ((node.left, rows[left]), (node.right, rows[~left])):
+                if len(subset):
+                    pending.append((child, subset))
+        return values
+
+
+@dataclass(frozen=True)
+class Forest:
+    """The boosted trees and their baseline, summed as HistGradientBoosting sums them, in NumPy."""
+
+    baseline: float
+    trees: list[Tree]
+    n_features: int
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Delay probability of each row of an encoded feature matrix, one thread."""
-        array = np.ascontiguousarray(features, dtype="float64")
-        raw = np.full(len(array), self.baseline)
-        for predictor in self.predictors:
-            raw += predictor.predict(array, self.known_cat_bitsets, self.f_idx_map, 1)
-        probabilities: np.ndarray = expit(raw)
+        """Delay probability of each row of an encoded feature matrix."""
+        columns = [np.ascontiguousarray(features[:, j], dtype="float64") for j in range(features.shape[1])]
+        raw = np.full(len(features), self.baseline)
+        for tree in self.trees:
+            raw += tree.leaf_values(columns)
+        probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-raw))
         return probabilities
 
 
@@ -233,68 +301,16 @@ def _minutes(hhmm: Value) -> float:
     return (value // 100) * 60 + value % 100
 
 
-def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
-    """Compile a fitted delaycast pipeline and check it against scikit-learn; raises CompileError."""
-    try:
-        features, encoder, classifier = (estimator.named_steps[n] for n in ("features", "encode", "classifier"))
-    except KeyError as missing:
-        raise CompileError(f"pipeline has no step {missing}") from None
-    if not isinstance(features, FlightFeatures):
-        raise CompileError(f"first step is {type(features).__name__}, not FlightFeatures")
-    expected = [*CATEGORICAL, *KEYS, *NUMERIC]
-    if list(encoder.get_feature_names_out()) != expected:
-        raise CompileError("encoder output columns differ from the compiler's")
-    forest = Forest.of(classifier)
-    compiled = CompiledPipeline(
-        category_codes=_category_codes(encoder.named_transformers_["categorical"]),
-        target_tables=_target_tables(encoder.named_transformers_["history"]),
-        route_distance=dict(features.route_distance_),
-        origin_congestion=dict(features.origin_congestion_),
-        holidays=[d.toordinal() for d in holiday_days().astype(object)],
-        forest=forest,
-        raw_score=_compile_trees(forest),
-    )
-    _check(compiled, estimator)
-    return compiled
-
-
-def _category_codes(ordinal: Any) -> tuple[dict[str, float], ...]:
-    """Each categorical column's category -> code, exactly as the fitted OrdinalEncoder assigns them."""
-    columns = list(ordinal.feature_names_in_)
-    width = max(len(c) for c in ordinal.categories_)
-    frame = pd.DataFrame(
-        {
-            name: list(cats) + [cats[0]] * (width - len(cats))
-            for name, cats in zip(columns, ordinal.categories_, strict=True)
-        }
-    )
-    codes = ordinal.transform(frame)
-    return tuple(
-        {str(cat): float(code) for cat, code in zip(cats, codes[: len(cats), i], strict=True)}
-        for i, cats in enumerate(ordinal.categories_)
-    )
-
-
-def _target_tables(encoder: Any) -> tuple[tuple[dict[str, float], float], ...]:
-    if encoder.target_type_ != "binary":
-        raise CompileError(f"target encoder is {encoder.target_type_}, not binary")
-    default = float(encoder.target_mean_)
-    return tuple(
-        ({str(c): float(v) for c, v in zip(cats, values, strict=True)}, default)
-        for cats, values in zip(encoder.categories_, encoder.encodings_, strict=True)
-    )
-
-
 def _compile_trees(forest: Forest) -> Callable[..., float]:
     """One generated function of the features (x0, x1...): baseline plus every tree's leaf, in scikit-learn's order.
 
     Features arrive as arguments, so each comparison reads a local variable.
     """
-    namespace: dict[str, Any] = {"nan_": math.nan}
-    arguments = ", ".join(f"x{i}" for i in range(len(forest.f_idx_map)))
+    namespace: dict[str, Any] = {}
+    arguments = ", ".join(f"x{i}" for i in range(forest.n_features))
     lines = [f"def raw_score({arguments}):", f"    s = {forest.baseline!r}"]
-    for t, predictor in enumerate(forest.predictors):
-        _emit(predictor, 0, 1, lines, namespace, f"t{t}", forest.known_cat_bitsets, forest.f_idx_map)
+    for t, tree in enumerate(forest.trees):
+        _emit(tree, 0, 1, lines, namespace, f"t{t}")
     lines.append("    return s")
     exec(
         compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
@@ -303,48 +319,35 @@ def _compile_trees(forest: Forest) -> Callable[..., float]:
     return raw_score
 
 
-def _emit(
-    predictor: Any,
-    node_id: int,
-    depth: int,
-    lines: list[str],
-    namespace: dict[str, Any],
-    tag: str,
-    known_bitsets: np.ndarray,
-    feature_map: np.ndarray,
-) -> None:
-    node = predictor.nodes[node_id]
+def _emit(tree: Tree, index: int, depth: int, lines: list[str], namespace: dict[str, Any], tag: str) -> None:
+    node = tree.nodes[index]
     pad = "    " * depth
-    if node["is_leaf"]:
-        lines.append(f"{pad}s += {float(node['value'])!r}")
+    if node.leaf:
+        lines.append(f"{pad}s += {node.value!r}")
         return
-    feature = int(node["feature_idx"])
-    v = f"x{feature}"
-    missing_left = bool(node["missing_go_to_left"])
-    if node["is_categorical"]:
-        left = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
-        known = _bitset_members(known_bitsets[feature_map[feature]])
-        left_name, known_name = f"L_{tag}_{node_id}", f"K_{tag}_{node_id}"
-        namespace[left_name], namespace[known_name] = left, known
+    v = f"x{node.feature}"
+    if node.left_categories is not None and node.known_categories is not None:
+        left_name, known_name = f"L_{tag}_{index}", f"K_{tag}_{index}"
+        namespace[left_name] = frozenset(np.flatnonzero(node.left_categories).tolist())
+        namespace[known_name] = frozenset(np.flatnonzero(node.known_categories).tolist())
         missing = f"({v} != {v} or int({v}) not in {known_name})"
         taken = (
             f"({missing} or int({v}) in {left_name})"
-            if missing_left
+            if node.missing_left
             else f"(not {missing} and int({v}) in {left_name})"
         )
     else:
-        threshold = float(node["num_threshold"])
-        taken = f"not ({v} > {threshold!r})" if missing_left else f"{v} <= {threshold!r}"
+        taken = f"not ({v} > {node.threshold!r})" if node.missing_left else f"{v} <= {node.threshold!r}"
     lines.append(f"{pad}if {taken}:")
-    _emit(predictor, int(node["left"]), depth + 1, lines, namespace, tag, known_bitsets, feature_map)
+    _emit(tree, node.left, depth + 1, lines, namespace, tag)
     lines.append(f"{pad}else:")
-    _emit(predictor, int(node["right"]), depth + 1, lines, namespace, tag, known_bitsets, feature_map)
+    _emit(tree, node.right, depth + 1, lines, namespace, tag)
 
 
-def _bitset_members(bitset: np.ndarray) -> frozenset[int]:
-    """The categories a bitset holds: bit c % 32 of 32-bit word c // 32."""
-    bits = np.unpackbits(np.asarray(bitset, dtype="<u4").view(np.uint8), bitorder="little")
-    return frozenset(np.flatnonzero(bits).tolist())
+def _bitset_table(bitset: np.ndarray) -> np.ndarray:
+    """The 256 categories' membership of a bitset: bit c % 32 of 32-bit word c // 32."""
+    table: np.ndarray = np.unpackbits(np.asarray(bitset, dtype="<u4").view(np.uint8), bitorder="little").astype(bool)
+    return table
 
 
 def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list[tuple[Value, ...]]:
@@ -370,14 +373,6 @@ def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list
     return records
 
 
-def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
-    records = probe_records(compiled, PROBES)
-    frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
-    if not np.array_equal(compiled.encode(frame), estimator[:-1].transform(frame), equal_nan=True):
-        raise CompileError("vectorised encoding differs from the pipeline's encoder on probe records")
-    _compare(compiled, records, estimator.predict_proba(frame)[:, 1])
-
-
 def _compare(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expected: np.ndarray) -> None:
     """Both scoring paths give scikit-learn's probabilities of the probe records, within TOLERANCE."""
     frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
@@ -390,46 +385,18 @@ def _compare(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expec
             raise CompileError(f"compiled model ({path}) differs from scikit-learn by {worst:.3g} on probe records")
 
 
-def export(compiled: CompiledPipeline, estimator: Pipeline) -> bytes:
-    """The compiled pipeline as a NumPy archive (no pickles), with probe records and scikit-learn's answers."""
-    records = probe_records(compiled, PROBES)
-    expected = estimator.predict_proba(coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES))))[:, 1]
-    document = {
-        "category_codes": compiled.category_codes,
-        "target_tables": compiled.target_tables,
-        "route_distance": compiled.route_distance,
-        "origin_congestion": compiled.origin_congestion,
-        "holidays": compiled.holidays,
-        "baseline": compiled.forest.baseline,
-        "probe_records": [[v.isoformat() if isinstance(v, dt.date) else v for v in r] for r in records],
-        "probe_probabilities": expected.tolist(),
-    }
-    arrays = {
-        "document": np.frombuffer(json.dumps(document).encode(), dtype=np.uint8),
-        "known_cat_bitsets": compiled.forest.known_cat_bitsets,
-        "f_idx_map": compiled.forest.f_idx_map,
-    }
-    for t, predictor in enumerate(compiled.forest.predictors):
-        arrays[f"nodes_{t}"] = predictor.nodes
-        arrays[f"binned_left_cat_bitsets_{t}"] = predictor.binned_left_cat_bitsets
-        arrays[f"raw_left_cat_bitsets_{t}"] = predictor.raw_left_cat_bitsets
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
-
-
 def load(data: bytes) -> CompiledPipeline:
     """A compiled pipeline from `export`, checked against the scikit-learn answers it carries; raises CompileError."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         document = json.loads(arrays.pop("document").tobytes())
-        forest = Forest(
-            float(document["baseline"]),
-            [_predictor(arrays, t) for t in range(sum(name.startswith("nodes_") for name in arrays))],
-            arrays["known_cat_bitsets"],
-            arrays["f_idx_map"],
-        )
+        known, f_idx_map = arrays["known_cat_bitsets"], arrays["f_idx_map"]
+        trees = [
+            Tree.of(arrays[f"nodes_{t}"], arrays[f"raw_left_cat_bitsets_{t}"], known, f_idx_map)
+            for t in range(sum(name.startswith("nodes_") for name in arrays))
+        ]
+        forest = Forest(float(document["baseline"]), trees, len(f_idx_map))
         compiled = CompiledPipeline(
             category_codes=tuple(document["category_codes"]),
             target_tables=tuple((table, float(default)) for table, default in document["target_tables"]),
@@ -447,13 +414,6 @@ def load(data: bytes) -> CompiledPipeline:
         raise CompileError(f"not a compiled delaycast pipeline ({type(error).__name__}: {error})") from None
     _compare(compiled, records, expected)
     return compiled
-
-
-def _predictor(arrays: dict[str, np.ndarray], tree: int) -> TreePredictor:
-    nodes = arrays[f"nodes_{tree}"]
-    if nodes.dtype != PREDICTOR_RECORD_DTYPE:
-        raise CompileError(f"tree {tree}: node layout differs from this scikit-learn's")
-    return TreePredictor(nodes, arrays[f"binned_left_cat_bitsets_{tree}"], arrays[f"raw_left_cat_bitsets_{tree}"])
 
 
 def _probe_record(values: list[Any]) -> tuple[Value, ...]:

@@ -15,19 +15,9 @@ import pandas as pd
 from pandas.tseries.holiday import USFederalHolidayCalendar
 from sklearn.base import BaseEstimator, TransformerMixin
 
-CATEGORICAL = ("carrier", "origin", "dest")
-KEYS = ("route", "carrier_flight", "origin_hour", "carrier_origin")
-NUMERIC = (
-    "dep_minute",
-    "arr_minute",
-    "block_minutes",
-    "distance",
-    "day_of_week",
-    "days_to_holiday",
-    "origin_congestion",
-    "origin_delay_rate_prev_day",
-)
-HOLIDAY_WINDOW_DAYS = 15
+from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS, KEYS, NUMERIC
+
+__all__ = ["CATEGORICAL", "HOLIDAY_WINDOW_DAYS", "KEYS", "NUMERIC", "FlightFeatures", "holiday_days"]
 
 
 class FlightFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]

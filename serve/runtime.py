@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
-from delaycast.compiled import CompiledPipeline, CompileError, compile_pipeline
+from delaycast.compiled import CompiledPipeline, CompileError
 from delaycast.errors import InvalidInput
 from delaycast.records import validate_record
 from delaycast.schema import RowError, coerce_frame
@@ -100,6 +100,8 @@ class ModelRuntime:
 
 def compile_or_none(model: LoadedModel) -> CompiledPipeline | None:
     """The compiled pipeline, or None (with a log line) when it cannot be built or checked."""
+    from delaycast.compiler import compile_pipeline  # scikit-learn, needed only without a fast path
+
     try:
         return compile_pipeline(model.estimator)
     except CompileError as error:

@@ -117,7 +117,24 @@ def test_logs_are_json_lines_without_payloads(model_dir: Path) -> None:
     assert "SECRETCARRIER" not in output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry.get("status") == 400 and entry.get("path") == "/invocations" for entry in lines)
-    assert any(entry["message"] == "model loaded" for entry in lines)
+    [loaded] = [entry for entry in lines if entry["message"] == "model loaded"]
+    assert loaded["fast_path"] is True
+
+
+def test_the_entry_point_limits_openmp_before_anything_loads_it() -> None:
+    script = (
+        "import os, runpy, sys\n"
+        "os.environ.pop('OMP_NUM_THREADS', None)\n"
+        "sys.argv = ['serve', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('serve', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(os.environ['OMP_NUM_THREADS'], 'sklearn' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert output.stdout.splitlines()[-1] == "1 False"
 
 
 def test_broken_model_refuses_to_start(model_dir: Path, tmp_path: Path) -> None:

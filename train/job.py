@@ -37,8 +37,12 @@ FAILURE_LIMIT = 1024
 BASELINE_MAX_ROWS = 1_000_000  # logistic regression on 5.4M rows cost 39 s and the job's peak memory
 
 
-class TrainingStopped(Exception):
-    """SIGTERM arrived (StopTrainingJob, docker stop)."""
+class TrainingStopped(BaseException):
+    """SIGTERM arrived (StopTrainingJob, docker stop).
+
+    A BaseException, like KeyboardInterrupt: raised from the signal handler wherever the job happens
+    to be, it must not be swallowed by a library's `except Exception`.
+    """
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def test_sigterm_stops_training_with_a_failure_reason(tmp_path: Path) -> None:
     for line in process.stdout:
         if "rows: train" in line:
             break
+    # Keep reading: a full pipe would block the job's next log line, and with it the stop.
+    drain = threading.Thread(target=process.stdout.read, daemon=True)
+    drain.start()
     time.sleep(1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 143

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from delaycast.artifact import load_model
 from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
 from delaycast.schema import coerce_frame
-from deploy.local_chain import free_port, process_server, wait_for_ping
+from deploy.local_chain import free_port, module_server, process_server, wait_for_ping
 from serve.codecs import CsvCodec
 from serve.runtime import ModelRuntime
 from serve.settings import WORKER_CLASSES, ServerSettings
@@ -104,32 +104,9 @@ def wrk(url: str, body: str, content_type: str, seconds: int, connections: int, 
 def baseline_server(kind: str, model_dir: Path, workers: int, worker_class: str = "") -> Iterator[str]:
     """A baseline from bench.baseline_servers on a free 127.0.0.1 port (the model server's default worker class)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "bench.baseline_servers",
-        kind,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--model-dir",
-        str(model_dir),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), **worker_class_setting(worker_class)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_ping(url, 60)
+    arguments = ["bench.baseline_servers", kind, "--port", str(port), "--workers", str(workers)]
+    with module_server([*arguments, "--model-dir", str(model_dir)], port, worker_class_setting(worker_class)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def worker_class_setting(worker_class: str) -> dict[str, str]:

@@ -91,8 +91,9 @@ class Tree:
     nodes: list[Node]
 
     @classmethod
-    def of(cls, nodes: np.ndarray, left_bitsets: np.ndarray, known_bitsets: np.ndarray, f_idx_map: np.ndarray) -> Tree:
-        """A tree from HistGradientBoosting's node records and category bitsets (8 x 32 bits per set)."""
+    def of(cls, nodes: np.ndarray, left_bitsets: np.ndarray, known: Sequence[np.ndarray]) -> Tree:
+        """A tree from HistGradientBoosting's node records, its left-category bitsets (8 x 32 bits per set) and
+        each feature's known categories (`known_category_tables`)."""
         missing = [name for name in NODE_FIELDS if name not in (nodes.dtype.names or ())]
         if missing:
             raise CompileError(f"tree nodes lack {', '.join(missing)}")
@@ -111,7 +112,7 @@ class Tree:
                     left=int(node["left"]),
                     right=int(node["right"]),
                     left_categories=_bitset_table(left_bitsets[node["bitset_idx"]]) if categorical else None,
-                    known_categories=_bitset_table(known_bitsets[f_idx_map[feature]]) if categorical else None,
+                    known_categories=known[feature] if categorical else None,
                 )
             )
         return cls(built)
@@ -301,7 +302,7 @@ def _minutes(hhmm: Value) -> float:
     return (value // 100) * 60 + value % 100
 
 
-def _compile_trees(forest: Forest) -> Callable[..., float]:
+def compile_trees(forest: Forest) -> Callable[..., float]:
     """One generated function of the features (x0, x1...): baseline plus every tree's leaf, in scikit-learn's order.
 
     Features arrive as arguments, so each comparison reads a local variable.
@@ -344,6 +345,12 @@ def _emit(tree: Tree, index: int, depth: int, lines: list[str], namespace: dict[
     _emit(tree, node.right, depth + 1, lines, namespace, tag)
 
 
+def known_category_tables(known_bitsets: np.ndarray, f_idx_map: np.ndarray) -> list[np.ndarray]:
+    """Each feature's known categories as 256 booleans (all False for a numeric feature)."""
+    none = np.zeros(256, dtype=bool)
+    return [_bitset_table(known_bitsets[row]) if len(known_bitsets) else none for row in f_idx_map.tolist()]
+
+
 def _bitset_table(bitset: np.ndarray) -> np.ndarray:
     """The 256 categories' membership of a bitset: bit c % 32 of 32-bit word c // 32."""
     table: np.ndarray = np.unpackbits(np.asarray(bitset, dtype="<u4").view(np.uint8), bitorder="little").astype(bool)
@@ -373,7 +380,7 @@ def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list
     return records
 
 
-def _compare(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expected: np.ndarray) -> None:
+def check_answers(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expected: np.ndarray) -> None:
     """Both scoring paths give scikit-learn's probabilities of the probe records, within TOLERANCE."""
     frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
     for path, actual in (
@@ -391,9 +398,10 @@ def load(data: bytes) -> CompiledPipeline:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         document = json.loads(arrays.pop("document").tobytes())
-        known, f_idx_map = arrays["known_cat_bitsets"], arrays["f_idx_map"]
+        f_idx_map = arrays["f_idx_map"]
+        known = known_category_tables(arrays["known_cat_bitsets"], f_idx_map)
         trees = [
-            Tree.of(arrays[f"nodes_{t}"], arrays[f"raw_left_cat_bitsets_{t}"], known, f_idx_map)
+            Tree.of(arrays[f"nodes_{t}"], arrays[f"raw_left_cat_bitsets_{t}"], known)
             for t in range(sum(name.startswith("nodes_") for name in arrays))
         ]
         forest = Forest(float(document["baseline"]), trees, len(f_idx_map))
@@ -404,7 +412,7 @@ def load(data: bytes) -> CompiledPipeline:
             origin_congestion=document["origin_congestion"],
             holidays=list(document["holidays"]),
             forest=forest,
-            raw_score=_compile_trees(forest),
+            raw_score=compile_trees(forest),
         )
         records = [_probe_record(values) for values in document["probe_records"]]
         expected = np.asarray(document["probe_probabilities"], dtype="float64")
@@ -412,7 +420,7 @@ def load(data: bytes) -> CompiledPipeline:
         raise
     except Exception as error:  # a damaged or foreign archive fails in many ways
         raise CompileError(f"not a compiled delaycast pipeline ({type(error).__name__}: {error})") from None
-    _compare(compiled, records, expected)
+    check_answers(compiled, records, expected)
     return compiled
 
 

@@ -20,11 +20,13 @@ from delaycast.compiled import (
     CompileError,
     Forest,
     Tree,
-    _compare,
-    _compile_trees,
+    check_answers,
+    compile_trees,
+    known_category_tables,
     probe_records,
 )
-from delaycast.features import CATEGORICAL, KEYS, NUMERIC, FlightFeatures, holiday_days
+from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
+from delaycast.features import FlightFeatures, holiday_days
 from delaycast.fields import FIELD_NAMES
 from delaycast.schema import coerce_frame
 
@@ -51,7 +53,7 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
         origin_congestion=dict(features.origin_congestion_),
         holidays=[d.toordinal() for d in holiday_days().astype(object)],
         forest=forest,
-        raw_score=_compile_trees(forest),
+        raw_score=compile_trees(forest),
     )
     _check(compiled, estimator)
     return compiled
@@ -61,8 +63,8 @@ def forest_of(classifier: Any) -> Forest:
     """The trees of a fitted binary HistGradientBoostingClassifier (private attributes: scikit-learn is pinned)."""
     if getattr(classifier, "n_trees_per_iteration_", None) != 1:
         raise CompileError(f"{type(classifier).__name__} is not a binary HistGradientBoostingClassifier")
-    known, f_idx_map = classifier._bin_mapper.make_known_categories_bitsets()
-    trees = [Tree.of(p.nodes, p.raw_left_cat_bitsets, known, f_idx_map) for (p,) in classifier._predictors]
+    known = known_category_tables(*classifier._bin_mapper.make_known_categories_bitsets())
+    trees = [Tree.of(p.nodes, p.raw_left_cat_bitsets, known) for (p,) in classifier._predictors]
     return Forest(float(classifier._baseline_prediction.ravel()[0]), trees, int(classifier.n_features_in_))
 
 
@@ -98,7 +100,7 @@ def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
     frame = coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES)))
     if not np.array_equal(compiled.encode(frame), estimator[:-1].transform(frame), equal_nan=True):
         raise CompileError("vectorised encoding differs from the pipeline's encoder on probe records")
-    _compare(compiled, records, estimator.predict_proba(frame)[:, 1])
+    check_answers(compiled, records, estimator.predict_proba(frame)[:, 1])
 
 
 def export(compiled: CompiledPipeline, estimator: Pipeline) -> bytes:

@@ -17,8 +17,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS, KEYS, NUMERIC
 
-__all__ = ["CATEGORICAL", "HOLIDAY_WINDOW_DAYS", "KEYS", "NUMERIC", "FlightFeatures", "holiday_days"]
-
 
 class FlightFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Canonical flight records -> a frame of categorical, key and numeric features."""

@@ -75,11 +75,19 @@ def process_server(
     model_dir: Path, port: int, workers: int = 2, settings: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """`python -m serve` on 127.0.0.1:port (with extra settings variables), stopped with SIGTERM on exit."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **(settings or {})}
+    arguments = ["serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)]
+    environment = {"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **(settings or {})}
+    with module_server(arguments, port, environment) as url:
+        yield url
+
+
+@contextmanager
+def module_server(arguments: list[str], port: int, environment: Mapping[str, str]) -> Iterator[str]:
+    """`python -m ARGUMENTS` from the repository, once it answers /ping on 127.0.0.1:port; SIGTERM on exit."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", *arguments],
         cwd=REPO,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(REPO), **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

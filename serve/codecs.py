@@ -242,13 +242,7 @@ class CsvCodec:
         if header is None and not len(REQUIRED_FIELDS) <= width <= len(FIELD_NAMES):
             return None
         try:
-            frame = pd.read_csv(
-                io.StringIO(text),
-                header=0 if header is not None else None,
-                names=list(range(width)),
-                dtype=str,
-                keep_default_na=False,
-            )
+            frame = _read_cells(text, header is not None, width)
         except pd.errors.ParserError:
             return None
         lines = len(frame) + (header is not None)
@@ -267,13 +261,7 @@ class CsvCodec:
         header = first if is_header(first) else None
         data = lines[1:] if header is not None else lines
         names = column_names(header, [line.count(",") + 1 for line in data])
-        frame = pd.read_csv(
-            io.StringIO(text),
-            header=0 if header is not None else None,
-            names=list(range(len(names))),
-            dtype=str,
-            keep_default_na=False,
-        )
+        frame = _read_cells(text, header is not None, len(names))
         return table_from_columns(names, [frame[i].to_numpy() for i in range(len(names))], len(frame))
 
     def encode(self, predictions: Predictions) -> bytes:
@@ -283,6 +271,13 @@ class CsvCodec:
             for label, probability in zip(predictions.labels(), predictions.probabilities.tolist(), strict=True)
         ]
         return "".join(lines).encode()
+
+
+def _read_cells(text: str, has_header: bool, width: int) -> pd.DataFrame:
+    """Every cell as text (a missing one as ""), columns numbered 0..width-1, by pandas' C reader."""
+    return pd.read_csv(
+        io.StringIO(text), header=0 if has_header else None, names=list(range(width)), dtype=str, keep_default_na=False
+    )
 
 
 class JsonCodec:

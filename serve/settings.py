@@ -89,12 +89,8 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in _BOOLEANS:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(_BOOLEANS)}")
-    return _BOOLEANS[raw]
+    raw = _choice(env, name, "", tuple(_BOOLEANS))
+    return _BOOLEANS[raw] if raw else default
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

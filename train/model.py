@@ -13,7 +13,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-from delaycast.features import CATEGORICAL, KEYS, NUMERIC, FlightFeatures
+from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
+from delaycast.features import FlightFeatures
 from delaycast.fields import FIELD_NAMES
 from train.config import TrainingConfig
 

@@ -209,7 +209,7 @@ class CompiledPipeline:
         carrier, origin, dest = (_Codes.of(frame[name]) for name in CATEGORICAL)
         dep = _minutes_array(frame["crs_dep_time"])
         arr = _minutes_array(frame["crs_arr_time"])
-        hour = _Codes.of(dep // 60)
+        hour = _Codes.of(np.floor(dep / 60))
         days = _Codes.of(frame["flight_date"].to_numpy().astype("datetime64[D]"))
         unique_days = [dt.date.fromisoformat(str(day)) for day in days.texts]
         weekday = days.map([float(day.weekday()) for day in unique_days])
@@ -288,8 +288,10 @@ def _key_text(value: object) -> str:
 
 
 def _minutes_array(hhmm: pd.Series) -> np.ndarray:
+    """Minutes past midnight of validated HHMM times (whole, 0..2400): NumPy's float // and % cost 3x floor(/)."""
     values = hhmm.to_numpy(dtype="float64")
-    minutes: np.ndarray = (values // 100) * 60 + values % 100
+    hours = np.floor(values / 100)
+    minutes: np.ndarray = hours * 60 + (values - hours * 100)
     return minutes
 
 

@@ -41,6 +41,8 @@ ROW_JSON = (
 )
 BATCH_ROWS = 100_000
 WARM_UP_SECONDS = 2  # a first wrk run per server, discarded: workers import lazily on first requests
+BALANCE_ATTEMPTS = 4
+BALANCED_SHARE = 0.8  # of an even share of the workers' CPU time, for every worker
 
 
 def ensure_model(model_dir: Path) -> Path:
@@ -98,6 +100,44 @@ def wrk(url: str, body: str, content_type: str, seconds: int, connections: int, 
         "p99_ms": _latency(output, "99%"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def worker_pids(url: str) -> list[int]:
+    """gunicorn's workers behind a 127.0.0.1 URL: holders of its listening socket (`ss`) whose parent holds it too."""
+    port = url.rsplit(":", 1)[1]
+    output = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    holders = {int(pid) for pid in re.findall(r"pid=(\d+)", output)}
+    return sorted(pid for pid in holders if _parent(pid) in holders)
+
+
+def _parent(pid: int) -> int:
+    return int(re.search(r"^PPid:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def balanced_wrk(url: str, body: str, content_type: str, seconds: int, connections: int) -> dict[str, float]:
+    """`wrk`, repeated (at most BALANCE_ATTEMPTS runs) until every worker did its share of the work.
+
+    gthread workers keep the keep-alive connections they accept, and one worker may accept all of wrk's
+    connections at once: such a run measures where wrk's connections landed, not the server. Each worker's
+    CPU time (from /proc) must be at least BALANCED_SHARE of an even share. Adds the workers' CPU
+    microseconds per request, and `balanced` (0 when no run was).
+    """
+    workers = worker_pids(url)
+    for _ in range(BALANCE_ATTEMPTS):
+        before = [cpu_seconds(pid) for pid in workers]
+        result = wrk(url, body, content_type, seconds, connections)
+        used = [cpu_seconds(pid) - start for pid, start in zip(workers, before, strict=True)]
+        result["cpu_us_per_request"] = 1e6 * sum(used) / max(1.0, result["requests_per_s"] * seconds)
+        result["balanced"] = float(min(used) >= BALANCED_SHARE * sum(used) / len(used))
+        if result["balanced"]:
+            break
+    return result
 
 
 @contextmanager
@@ -213,16 +253,22 @@ def single_row_rounds(ceiling_url: str, url: str, seconds: int, connections: int
 
     Each round runs the three back to back, so a noisy neighbour slows all of them alike.
     """
-    runs: dict[str, list[float]] = {"ceiling": [], "csv": [], "json": [], "csv_ratio": [], "json_ratio": []}
+    runs: dict[str, list[float]] = {}
     for _ in range(rounds):
-        ceiling = wrk(ceiling_url, ROW_CSV, "text/csv", seconds, connections)["requests_per_s"]
-        csv_rate = wrk(url, ROW_CSV, "text/csv", seconds, connections)["requests_per_s"]
-        json_rate = wrk(url, ROW_JSON, "application/json", seconds, connections)["requests_per_s"]
-        for name, value in (("ceiling", ceiling), ("csv", csv_rate), ("json", json_rate)):
-            runs[name].append(value)
-        runs["csv_ratio"].append(csv_rate / ceiling)
-        runs["json_ratio"].append(json_rate / ceiling)
-    return {name: statistics.median(values) for name, values in runs.items()}
+        figures = {
+            "ceiling": balanced_wrk(ceiling_url, ROW_CSV, "text/csv", seconds, connections),
+            "csv": balanced_wrk(url, ROW_CSV, "text/csv", seconds, connections),
+            "json": balanced_wrk(url, ROW_JSON, "application/json", seconds, connections),
+        }
+        for name, result in figures.items():
+            runs.setdefault(name, []).append(result["requests_per_s"])
+            runs.setdefault(f"{name}_cpu_us", []).append(result["cpu_us_per_request"])
+            runs.setdefault("unbalanced_runs", []).append(1 - result["balanced"])
+        for name in ("csv", "json"):
+            runs.setdefault(f"{name}_ratio", []).append(runs[name][-1] / runs["ceiling"][-1])
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    medians["unbalanced_runs"] = sum(runs["unbalanced_runs"])
+    return medians
 
 
 def main() -> int:
@@ -257,7 +303,7 @@ def main() -> int:
         for warm_up in (ceiling_url, url):
             wrk(warm_up, ROW_CSV, "text/csv", WARM_UP_SECONDS, connections)
         single = single_row_rounds(ceiling_url, url, seconds, connections, args.rounds)
-        full = wrk(url, ROW_CSV, "text/csv", seconds, connections)
+        full = balanced_wrk(url, ROW_CSV, "text/csv", seconds, connections)
         half = wrk(url, ROW_CSV, "text/csv", seconds, connections, rate=single["csv"] / 2)
         batch = batch_rows_per_second(url, batch_body())
     with baseline_server("byoc", model_dir, args.workers) as url:
@@ -279,6 +325,14 @@ def main() -> int:
         ),
         ("single-row CSV: requests/s", f"{ours:,.0f}"),
         ("single-row JSON: requests/s", f"{single['json']:,.0f}"),
+        (
+            "workers' CPU per request, us: ceiling / CSV / JSON",
+            f"{single['ceiling_cpu_us']:.0f} / {single['csv_cpu_us']:.0f} / {single['json_cpu_us']:.0f}",
+        ),
+        (
+            f"runs with a worker under {BALANCED_SHARE:.0%} of its share after {BALANCE_ATTEMPTS} tries",
+            f"{single['unbalanced_runs']:.0f} of {3 * args.rounds}",
+        ),
         ("BYOC reference (read_csv + pipeline): requests/s", f"{byoc['requests_per_s']:,.0f}"),
         ("ratio CSV / ceiling (target >= 0.80)", f"{single['csv_ratio']:.2f}"),
         ("ratio JSON / ceiling (target >= 0.80)", f"{single['json_ratio']:.2f}"),

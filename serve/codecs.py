@@ -329,7 +329,7 @@ def _read_typed(text: str, names: Sequence[str], has_header: bool) -> pd.DataFra
 
 
 def _column(series: pd.Series) -> Column:
-    return series.array if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()  # type: ignore[return-value]
+    return series.array if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()
 
 
 def _read_cells(text: str, has_header: bool, width: int) -> pd.DataFrame:

@@ -19,7 +19,8 @@ WORKDIR /opt/venv/lib/python3.11/site-packages
 # numpy.distutils, the compiled test-only modules of numpy and scipy, scipy.odr (nothing uses it),
 # sklearn's toy datasets (the packages stay: sklearn imports them), pip's install RECORDs, and code
 # for libraries the image does not have: pandas' matplotlib backend (same ImportError without it),
-# array_api_compat's torch/cupy/dask adapters, prettytable/wcwidth (only skops.card uses them).
+# array_api_compat's torch/cupy/dask adapters, prettytable/wcwidth (only skops.card uses them),
+# gunicorn's ASGI worker and dirty-worker arbiter (imported only when configured; we configure neither).
 # Libraries vendored identically by numpy and scipy are kept once (a symlink); the *.libs stay
 # unstripped (patchelf has moved their segments: strip would corrupt them). Bytecode is recompiled
 # without column tables (PYTHONNODEBUGRANGES, -3 MB): tracebacks keep lines, lose the ^^^ markers.
@@ -27,7 +28,7 @@ RUN rm -rf numpy/distutils numpy/_core/include numpy/_core/lib numpy/random/lib 
       pandas/plotting/_matplotlib prettytable prettytable-*.dist-info wcwidth wcwidth-*.dist-info \
       scipy/_lib/array_api_compat/torch scipy/_lib/array_api_compat/cupy scipy/_lib/array_api_compat/dask \
       sklearn/externals/array_api_compat/torch sklearn/externals/array_api_compat/cupy \
-      sklearn/externals/array_api_compat/dask \
+      sklearn/externals/array_api_compat/dask gunicorn/asgi gunicorn/workers/gasgi.py gunicorn/dirty \
  && find sklearn/datasets/data sklearn/datasets/descr sklearn/datasets/images -type f \
       -not -name '*.py' -not -name '*.pyc' -delete \
  && find numpy/_core scipy/_lib scipy/integrate scipy/ndimage scipy/special -name '*.so' \( \

@@ -173,7 +173,9 @@ def _check_range(numbers: pd.Series, spec: Field) -> None:
 
 
 def _check_hhmm(numbers: pd.Series, spec: Field) -> None:
-    hours, minutes = numbers // 100, numbers % 100
+    """Whole numbers (checked before) as HHMM; floor of a division, since NumPy's float // and % cost 3x."""
+    hours = np.floor(numbers / 100)
+    minutes = numbers - hours * 100
     bad = (numbers < 0) | (hours > 24) | (minutes > 59) | ((hours == 24) & (minutes > 0))
     if bad.any():
         row = _first_bad(bad)

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from threadpoolctl import threadpool_limits
@@ -37,6 +38,17 @@ def write_json_error(sock: socket.socket, status: int, reason: str, detail: str)
     gunicorn_util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
 
 
+class AppAccessLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without gunicorn's access lines: the app writes its own (DELAYCAST_ACCESS_LOG).
+
+    With a logconfig_dict, gunicorn builds every request's access-log fields (a dict of headers and
+    a formatted date) even though no handler prints them.
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: request lines come from serve.app."""
+
+
 class ModelServer(BaseApplication):  # type: ignore[misc]
     """A gunicorn application serving an already-built Flask app."""
 
@@ -60,6 +72,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "loglevel": settings.log_level,
             "logconfig_dict": gunicorn_logging(settings.log_level),
+            "logger_class": AppAccessLogger,
             "control_socket_disable": True,  # it would write under $HOME: not on a read-only filesystem
             "post_fork": _post_fork,
             "preload_app": True,

@@ -5,8 +5,8 @@ loop over trees); the arithmetic is microseconds. This module reads the fitted
 pipeline's tables (encoder categories, target encodings, route and congestion
 lookups) and its boosted trees. One record is scored by the trees turned into
 generated Python code (nested comparisons, leaf values summed in scikit-learn's
-order); a batch by scikit-learn's own compiled tree predictors on an array
-encoded by vectorised lookups. It reads private scikit-learn attributes, so
+order); a batch by the same trees in NumPy (rows split node by node) on an
+array encoded by vectorised lookups. It reads private scikit-learn attributes, so
 scikit-learn is pinned and every compiled model is checked against
 `predict_proba` on probe records before it is used; any mismatch or unexpected
 structure raises CompileError and the caller keeps scikit-learn's own path.
@@ -34,7 +34,7 @@ import pandas as pd
 from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Value
-from delaycast.schema import coerce_frame
+from delaycast.schema import coerce_frame, hhmm_parts
 
 TOLERANCE = 1e-9
 PROBES = 300
@@ -288,11 +288,10 @@ def _key_text(value: object) -> str:
 
 
 def _minutes_array(hhmm: pd.Series) -> np.ndarray:
-    """Minutes past midnight of validated HHMM times (whole, 0..2400): NumPy's float // and % cost 3x floor(/)."""
-    values = hhmm.to_numpy(dtype="float64")
-    hours = np.floor(values / 100)
-    minutes: np.ndarray = hours * 60 + (values - hours * 100)
-    return minutes
+    """Minutes past midnight of validated HHMM times."""
+    hours, minutes = hhmm_parts(hhmm.to_numpy(dtype="float64"))
+    total: np.ndarray = hours * 60 + minutes
+    return total
 
 
 def _number(value: Value, default: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from delaycast.errors import InvalidInput
 from delaycast.fields import FIELDS, REQUIRED_FIELDS, Field
 
 CODE_PATTERNS = {"carrier": re.compile(r"[A-Z0-9]{2}"), "airport": re.compile(r"[A-Z]{3}")}
+NumberArray = TypeVar("NumberArray", np.ndarray, pd.Series)
 
 
 class RowError(InvalidInput):
@@ -172,10 +174,14 @@ def _check_range(numbers: pd.Series, spec: Field) -> None:
         raise RowError(row, spec.name, f"{numbers.iloc[row]:g} is outside {spec.low:g}..{spec.high:g}")
 
 
-def _check_hhmm(numbers: pd.Series, spec: Field) -> None:
-    """Whole numbers (checked before) as HHMM; floor of a division, since NumPy's float // and % cost 3x."""
+def hhmm_parts(numbers: NumberArray) -> tuple[NumberArray, NumberArray]:
+    """Hours and minutes of whole HHMM numbers: floor of a division, since NumPy's float // and % cost 3x."""
     hours = np.floor(numbers / 100)
-    minutes = numbers - hours * 100
+    return hours, numbers - hours * 100
+
+
+def _check_hhmm(numbers: pd.Series, spec: Field) -> None:
+    hours, minutes = hhmm_parts(numbers)
     bad = (numbers < 0) | (hours > 24) | (minutes > 59) | ((hours == 24) & (minutes > 0))
     if bad.any():
         row = _first_bad(bad)

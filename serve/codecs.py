@@ -168,9 +168,13 @@ def _series(column: Column) -> pd.Series:
 
 def table_from_columns(names: Sequence[str], columns: list[Column], length: int) -> RawTable:
     """Columns under the given names; unknown names are ignored, a missing required field is an error."""
+    return RawTable(positions_of(names), columns, length)
+
+
+def positions_of(names: Sequence[str]) -> dict[str, int]:
+    """`field_positions`, cached for short headers."""
     key = tuple(names)
-    positions = _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
-    return RawTable(positions, columns, length)
+    return _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
 
 
 def field_positions(names: Sequence[str]) -> dict[str, int]:
@@ -274,7 +278,7 @@ class CsvCodec:
         try:
             frame = _read_typed(text, names, header is not None)
             if frame is None:
-                frame = _read_cells(text, header is not None, width)
+                frame = _read_cells(text, header is not None, ["str"] * width)
         except pd.errors.ParserError:
             return None
         lines = len(frame) + (header is not None)
@@ -292,7 +296,7 @@ class CsvCodec:
         header = first if is_header(first) else None
         data = lines[1:] if header is not None else lines
         names = column_names(header, [line.count(",") + 1 for line in data])
-        frame = _read_cells(text, header is not None, len(names))
+        frame = _read_cells(text, header is not None, ["str"] * len(names))
         return table_from_columns(names, [frame[i].to_numpy() for i in range(len(names))], len(frame))
 
     def encode(self, predictions: Predictions) -> bytes:
@@ -308,15 +312,9 @@ def _read_typed(text: str, names: Sequence[str], has_header: bool) -> pd.DataFra
     caller then reads texts, so that validation names the row. Categories that pandas made numbers
     ("09" -> 9) lost their text: also None.
     """
-    dtypes = {position: _BULK_DTYPES[FIELDS_BY_NAME[field].kind] for field, position in field_positions(names).items()}
+    dtypes = {position: _BULK_DTYPES[FIELDS_BY_NAME[field].kind] for field, position in positions_of(names).items()}
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            header=0 if has_header else None,
-            names=list(range(len(names))),
-            dtype={position: dtypes.get(position, str) for position in range(len(names))},
-            na_filter=False,
-        )
+        frame = _read_cells(text, has_header, [dtypes.get(position, "str") for position in range(len(names))])
     except ValueError:  # a cell that is not a number (ParserError, a ValueError too: the text's shape)
         return None
     plain = all(
@@ -332,10 +330,16 @@ def _column(series: pd.Series) -> Column:
     return series.array if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()
 
 
-def _read_cells(text: str, has_header: bool, width: int) -> pd.DataFrame:
-    """Every cell as text (a missing one as ""), columns numbered 0..width-1, by pandas' C reader."""
+def _read_cells(text: str, has_header: bool, dtypes: Sequence[str]) -> pd.DataFrame:
+    """Every cell as the dtype of its column ("str": as text, a missing one as ""), columns numbered from 0,
+    by pandas' C reader."""
     return pd.read_csv(
-        io.StringIO(text), header=0 if has_header else None, names=list(range(width)), dtype=str, keep_default_na=False
+        io.StringIO(text),
+        header=0 if has_header else None,
+        names=list(range(len(dtypes))),
+        dtype=dict(enumerate(dtypes)),
+        keep_default_na=False,
+        na_filter=False,
     )
 
 

@@ -308,12 +308,12 @@ def compile_trees(forest: Forest) -> Callable[..., float]:
 
     Features arrive as arguments, so each comparison reads a local variable.
     """
-    namespace: dict[str, Any] = {}
     arguments = ", ".join(f"x{i}" for i in range(forest.n_features))
     lines = [f"def raw_score({arguments}):", f"    s = {forest.baseline!r}"]
-    for t, tree in enumerate(forest.trees):
-        _emit(tree, 0, 1, lines, namespace, f"t{t}")
+    for tree in forest.trees:
+        _emit(tree, 0, 1, lines)
     lines.append("    return s")
+    namespace: dict[str, Any] = {}
     exec(
         compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
     )  # code generated from the verified model
@@ -321,7 +321,7 @@ def compile_trees(forest: Forest) -> Callable[..., float]:
     return raw_score
 
 
-def _emit(tree: Tree, index: int, depth: int, lines: list[str], namespace: dict[str, Any], tag: str) -> None:
+def _emit(tree: Tree, index: int, depth: int, lines: list[str]) -> None:
     node = tree.nodes[index]
     pad = "    " * depth
     if node.leaf:
@@ -329,21 +329,25 @@ def _emit(tree: Tree, index: int, depth: int, lines: list[str], namespace: dict[
         return
     v = f"x{node.feature}"
     if node.left_categories is not None and node.known_categories is not None:
-        left_name, known_name = f"L_{tag}_{index}", f"K_{tag}_{index}"
-        namespace[left_name] = frozenset(np.flatnonzero(node.left_categories).tolist())
-        namespace[known_name] = frozenset(np.flatnonzero(node.known_categories).tolist())
-        missing = f"({v} != {v} or int({v}) not in {known_name})"
-        taken = (
-            f"({missing} or int({v}) in {left_name})"
-            if node.missing_left
-            else f"(not {missing} and int({v}) in {left_name})"
-        )
+        # Category codes arrive as whole floats or NaN: one lookup in a constant set decides, NaN and
+        # unknown codes included (in neither set), as scikit-learn sends missing and unknown categories.
+        if node.missing_left:  # left unless a known category outside the left set
+            taken = f"{v} not in {_set_literal(node.known_categories & ~node.left_categories)}"
+        else:  # left only for a known category in the left set
+            taken = f"{v} in {_set_literal(node.known_categories & node.left_categories)}"
     else:
         taken = f"not ({v} > {node.threshold!r})" if node.missing_left else f"{v} <= {node.threshold!r}"
     lines.append(f"{pad}if {taken}:")
-    _emit(tree, node.left, depth + 1, lines, namespace, tag)
+    _emit(tree, node.left, depth + 1, lines)
     lines.append(f"{pad}else:")
-    _emit(tree, node.right, depth + 1, lines, namespace, tag)
+    _emit(tree, node.right, depth + 1, lines)
+
+
+def _set_literal(table: np.ndarray) -> str:
+    """The categories marked in a table of 256 booleans, as a set of the float codes the features hold
+    (Python compiles `x in {...}` of constants to one frozenset constant)."""
+    codes = [f"{float(code)!r}" for code in np.flatnonzero(table).tolist()]
+    return f"{{{', '.join(codes)}}}" if codes else "()"
 
 
 def known_category_tables(known_bitsets: np.ndarray, f_idx_map: np.ndarray) -> list[np.ndarray]:

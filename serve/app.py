@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import parse_accept_header
 
 from delaycast.errors import DelaycastError
-from serve.codecs import request_codec, response_codec
+from serve.codecs import Codec, request_codec, response_codec
 from serve.errors import BadRequest
 from serve.runtime import ModelRuntime
 from serve.settings import ServerSettings
@@ -27,6 +30,11 @@ INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 MODEL_VERSION = "X-Delaycast-Model-Version"
 REQUEST_ID = "X-Request-Id"
 CUSTOM_ATTRIBUTES_LIMIT = 1024
+# The same headers as WSGI environ keys, read without building a Headers view per lookup.
+CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"
+INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"
+REQUEST_ID_KEY = "delaycast.request_id"  # this request's id, once made up
+STARTED_KEY, RECORDS_KEY = "delaycast.started", "delaycast.records"  # for its log line
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 
 
@@ -55,19 +63,22 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        g.started = time.perf_counter()
-        answer = response_codec(list(request.accept_mimetypes))
-        codec, charset = request_codec(request.headers.get("Content-Type"))
+        environ = request.environ
+        environ[STARTED_KEY] = time.perf_counter()
+        answer = answer_codec(environ.get("HTTP_ACCEPT"))
+        codec, charset = body_codec(environ.get("CONTENT_TYPE"))
         predictions = runtime.predict(codec.decode(_body(), charset))
-        g.records = len(predictions.probabilities)
-        response = Response(answer.encode(predictions), mimetype=answer.media_type)
-        response.headers[MODEL_VERSION] = predictions.model_version
-        return response
+        environ[RECORDS_KEY] = len(predictions.probabilities)
+        return Response(
+            answer.encode(predictions),
+            headers={MODEL_VERSION: predictions.model_version},
+            mimetype=answer.media_type,
+        )
 
     @app.after_request
     def finish(response: Response) -> Response:
         response.headers[REQUEST_ID] = _request_id()
-        attributes = request.headers.get(CUSTOM_ATTRIBUTES)
+        attributes = request.environ.get(CUSTOM_ATTRIBUTES_KEY)
         if attributes and len(attributes) <= CUSTOM_ATTRIBUTES_LIMIT and attributes.isascii():
             response.headers[CUSTOM_ATTRIBUTES] = attributes
         if response.status_code >= HTTPStatus.BAD_REQUEST or (settings.access_log and request.path != "/ping"):
@@ -97,6 +108,18 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     return app
 
 
+@lru_cache(maxsize=256)
+def answer_codec(accept: str | None) -> Codec:
+    """The response codec for an Accept header; cached, as clients repeat a few headers."""
+    return response_codec(list(parse_accept_header(accept, MIMEAccept)))
+
+
+@lru_cache(maxsize=256)
+def body_codec(content_type: str | None) -> tuple[Codec, str]:
+    """The request codec and charset for a Content-Type header; cached like `answer_codec`."""
+    return request_codec(content_type)
+
+
 def _body() -> bytes:
     """The request body; one the WSGI server cannot read (malformed chunked encoding, cut short) is a 400.
 
@@ -116,9 +139,11 @@ def _body() -> bytes:
 
 def _request_id() -> str:
     """The caller's inference id, else one made up for this request (the same one for every call)."""
-    if "request_id" not in g:
-        g.request_id = request.headers.get(INFERENCE_ID) or secrets.token_hex(16)
-    return str(g.request_id)
+    environ = request.environ
+    request_id: str | None = environ.get(REQUEST_ID_KEY)
+    if request_id is None:
+        request_id = environ[REQUEST_ID_KEY] = environ.get(INFERENCE_ID_KEY) or secrets.token_hex(16)
+    return request_id
 
 
 def _error_body(title: str, detail: str) -> Response:
@@ -126,6 +151,8 @@ def _error_body(title: str, detail: str) -> Response:
 
 
 def _log_request(status: int) -> None:
+    environ = request.environ
+    started = environ.get(STARTED_KEY)
     log.info(
         "request",
         extra={
@@ -133,7 +160,7 @@ def _log_request(status: int) -> None:
             "method": request.method,
             "path": request.path,
             "status": status,
-            "ms": round((time.perf_counter() - g.started) * 1000, 2) if "started" in g else None,
-            "records": g.get("records", 0),
+            "ms": round((time.perf_counter() - started) * 1000, 2) if started is not None else None,
+            "records": environ.get(RECORDS_KEY, 0),
         },
     )

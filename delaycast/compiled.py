@@ -169,32 +169,38 @@ class CompiledPipeline:
         return 1.0 / (1.0 + math.exp(-self.raw_score(*self.features(record))))
 
     def features(self, record: Sequence[Value]) -> list[float]:
-        """The encoded feature vector the classifier sees, in the encoder's output order."""
-        carrier, flight, origin, dest = (record[_FIELD[n]] for n in ("carrier", "flight_number", "origin", "dest"))
-        day = record[_FIELD["flight_date"]]
+        """The encoded feature vector the classifier sees, in the encoder's output order.
+
+        Written out field by field: this runs once per single-record request.
+        """
+        carrier, flight, origin, dest, day, dep_time, arr_time, distance, context = record  # FIELDS order
         assert isinstance(day, dt.date)
-        dep = _minutes(record[_FIELD["crs_dep_time"]])
-        arr = _minutes(record[_FIELD["crs_arr_time"]])
+        dep = _minutes(dep_time)
+        arr = _minutes(arr_time)
         hour = int(dep // 60)
-        route = f"{origin}-{dest}"
-        keys = (route, f"{carrier}{flight}", f"{origin}|{hour}", f"{carrier}|{origin}")
-        distance = record[_FIELD["distance"]]
-        context = record[_FIELD["origin_delay_rate_prev_day"]]
         weekday = day.weekday()
+        route = f"{origin}-{dest}"
+        carriers, origins, dests = self.category_codes
+        (routes, route_default), (flights, flight_default), (hours, hour_default), (pairs, pair_default) = (
+            self.target_tables
+        )
+        nan = math.nan
         return [
-            *(
-                table.get(str(code), math.nan)
-                for table, code in zip(self.category_codes, (carrier, origin, dest), strict=True)
-            ),
-            *(table.get(key, default) for (table, default), key in zip(self.target_tables, keys, strict=True)),
+            carriers.get(str(carrier), nan),
+            origins.get(str(origin), nan),
+            dests.get(str(dest), nan),
+            routes.get(route, route_default),
+            flights.get(f"{carrier}{flight}", flight_default),
+            hours.get(f"{origin}|{hour}", hour_default),
+            pairs.get(f"{carrier}|{origin}", pair_default),
             dep,
             arr,
             (arr - dep) % 1440,
-            _number(distance, self.route_distance.get(route, math.nan)),
+            _number(distance, self.route_distance.get(route, nan)),
             float(weekday),
             self._days_to_holiday(day),
-            self.origin_congestion.get(f"{origin}|{weekday}|{hour}", math.nan),
-            _number(context, math.nan),
+            self.origin_congestion.get(f"{origin}|{weekday}|{hour}", nan),
+            _number(context, nan),
         ]
 
     def batch_probabilities(self, frame: pd.DataFrame) -> np.ndarray:

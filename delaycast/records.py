@@ -20,7 +20,7 @@ _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
 
 def validate_record(values: Sequence[object], row: int) -> tuple[Value, ...]:
     """One record's raw values, in FIELDS order (None where absent), typed and checked."""
-    return tuple(check(value, spec, row) for value, (check, spec) in zip(values, _CHECKS, strict=True))
+    return tuple([check(value, spec, row) for value, (check, spec) in zip(values, _CHECKS, strict=True)])
 
 
 def _measure(value: object, spec: Field, row: int) -> Value:

@@ -57,6 +57,10 @@ class Predictions:
         One orjson call writes every probability (the shortest text that reads back to the same
         float); nothing is formatted per record.
         """
+        if len(self.probabilities) == 1:  # most requests: no arrays to build
+            probability = float(self.probabilities[0])
+            head = delay_head if probability >= self.threshold else no_delay_head
+            return head + number_text(probability) + tail
         if not len(self.probabilities):
             return b""
         texts = orjson.dumps(np.ascontiguousarray(self.probabilities, dtype="float64"), option=_NUMPY)[1:-1]
@@ -200,7 +204,7 @@ _cached_positions = lru_cache(maxsize=256)(field_positions)
 def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
     """Rows (padded with "" to the width of `names`) under the given names."""
     width = len(names)
-    padded = [row + [""] * (width - len(row)) for row in rows]
+    padded = [row if len(row) == width else row + [""] * (width - len(row)) for row in rows]
     return table_from_columns(names, [list(column) for column in zip(*padded, strict=True)], len(rows))
 
 

@@ -338,3 +338,12 @@ def test_answers_parse_back_to_the_same_numbers(probabilities: list[float], thre
     rows = list(csv.reader(io.StringIO(CsvCodec().encode(predictions).decode())))
     assert [row[0] for row in rows] == labels
     assert [(float(row[1]), float(row[2])) for row in rows] == [(p, threshold) for p in probabilities]
+
+
+@PROPERTIES
+@given(probabilities=st.lists(st.floats(0, 1), min_size=2, max_size=20), threshold=st.floats(0, 1))
+def test_a_record_answered_alone_reads_as_in_a_batch(probabilities: list[float], threshold: float) -> None:
+    batch = Predictions(np.array(probabilities), threshold, "v")
+    alone = [Predictions(np.array([p]), threshold, "v") for p in probabilities]
+    for codec in (CsvCodec(), JsonLinesCodec()):
+        assert b"".join(codec.encode(one) for one in alone) == codec.encode(batch)

@@ -3,22 +3,27 @@
 A few records are validated faster one by one than through pandas. Both paths
 accept the same values and raise the same RowError messages (a test holds
 them to it); `coerce_frame` remains the path for large batches.
+`plain_csv_record` reads and validates the commonest single-record body, one
+plainly written CSV line, in one regular expression; anything else goes the
+general way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Sequence
 
 from delaycast.fields import FIELDS, Field
 from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
 
 Value = str | int | float | dt.date | None
+Record = tuple[Value, ...]
 _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
 
 
-def validate_record(values: Sequence[object], row: int) -> tuple[Value, ...]:
+def validate_record(values: Sequence[object], row: int) -> Record:
     """One record's raw values, in FIELDS order (None where absent), typed and checked."""
     return tuple([check(value, spec, row) for value, (check, spec) in zip(values, _CHECKS, strict=True)])
 
@@ -104,3 +109,72 @@ def _check_hhmm(number: float, spec: Field, row: int) -> None:
 _CHECKS: tuple[tuple[Callable[[object, Field, int], Value], Field], ...] = tuple(
     (_code if spec.kind in CODE_PATTERNS else _date if spec.kind == "date" else _measure, spec) for spec in FIELDS
 )
+
+
+# Cells as a plain CSV line writes them: upper-case codes, ISO dates, unsigned digits, no blanks.
+_PLAIN_CELLS = {
+    "carrier": CODE_PATTERNS["carrier"].pattern,
+    "airport": CODE_PATTERNS["airport"].pattern,
+    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "int": r"[0-9]{1,9}",
+    "hhmm": r"[0-9]{1,4}",
+    "float": r"[0-9]{1,9}(?:\.[0-9]{1,17})?",
+}
+
+
+def _plain_line() -> re.Pattern[str]:
+    """Every field in FIELDS order, each cell empty only if optional, the optional tail cut anywhere."""
+    last_required = max(i for i, spec in enumerate(FIELDS) if spec.required)
+    tail = ""
+    for spec in reversed(FIELDS[last_required + 1 :]):
+        tail = f"(?:,({_PLAIN_CELLS[spec.kind]})?{tail})?"
+    head = [f"({_PLAIN_CELLS[spec.kind]}){'' if spec.required else '?'}" for spec in FIELDS[: last_required + 1]]
+    return re.compile(",".join(head) + tail + r"(?:\r\n|\n|\r)?")
+
+
+def _plain_reader(spec: Field) -> Callable[[str], Value]:
+    """How a plain cell of `spec` becomes its value; ValueError where `validate_record` would refuse it."""
+
+    def in_range(number: float) -> None:
+        if spec.low is not None and spec.high is not None and not spec.low <= number <= spec.high:
+            raise ValueError(spec.name)
+
+    def whole(text: str) -> int:
+        number = int(text)
+        in_range(number)
+        if spec.kind == "hhmm":
+            hours, minutes = divmod(number, 100)
+            if minutes > 59 or hours > 24 or (hours == 24 and minutes > 0):
+                raise ValueError(spec.name)
+        return number
+
+    def real(text: str) -> float:
+        number = float(text)
+        in_range(number)
+        return number
+
+    if spec.kind in CODE_PATTERNS:
+        return str
+    if spec.kind == "date":
+        return dt.date.fromisoformat
+    return whole if spec.kind in ("int", "hhmm") else real
+
+
+_PLAIN_LINE = _plain_line()
+_PLAIN_READERS = tuple(_plain_reader(spec) for spec in FIELDS)
+
+
+def plain_csv_record(text: str) -> Record | None:
+    """The record of one header-less CSV line of plain cells in FIELDS order, as `validate_record` gives it.
+
+    None for anything else (more lines, quotes, blanks, lower case, signs, a value out of range...): the
+    general path then reads the body and names what is wrong.
+    """
+    match = _PLAIN_LINE.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        cells = zip(_PLAIN_READERS, match.groups(), strict=True)
+        return tuple([None if cell is None else read(cell) for read, cell in cells])
+    except ValueError:
+        return None

@@ -67,7 +67,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         environ[STARTED_KEY] = time.perf_counter()
         answer = answer_codec(environ.get("HTTP_ACCEPT"))
         codec, charset = body_codec(environ.get("CONTENT_TYPE"))
-        predictions = runtime.predict(codec.decode(_body(), charset))
+        body = _body()
+        record = codec.decode_record(body, charset)
+        predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
         environ[RECORDS_KEY] = len(predictions.probabilities)
         return Response(
             answer.encode(predictions),

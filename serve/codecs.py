@@ -24,13 +24,18 @@ import pandas as pd
 
 from delaycast.errors import InvalidInput
 from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, FIELDS_BY_NAME, REQUIRED_FIELDS
+from delaycast.records import Record, plain_csv_record, validate_record
+from delaycast.schema import RowError
 from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"
 BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
 CACHED_NAMES_CHARS = 1024  # column names up to this total length have their field positions cached
+PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
 Column = Sequence[Any] | np.ndarray | pd.Categorical
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
+_UTF8_NAMES = ("", "utf-8", "utf8")
+_FIELD_KEYS, _REQUIRED_KEYS = frozenset(FIELD_NAMES), frozenset(REQUIRED_FIELDS)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # How the bulk CSV reader types each kind of field (see _read_typed).
 _BULK_DTYPES = {
@@ -91,6 +96,14 @@ class Codec(Protocol):
         """The rows of a request body, with the position of each canonical field."""
         ...
 
+    def decode_record(self, body: bytes, charset: str) -> Record | None:
+        """The one validated record of a body that holds a single plainly written record, else None.
+
+        A shortcut for the commonest request: None sends the body to `decode`, which reads every
+        form and names what is wrong.
+        """
+        ...
+
     def encode(self, predictions: Predictions) -> bytes:
         """A response body for the predictions."""
         ...
@@ -131,6 +144,11 @@ def decode_text(body: bytes, charset: str) -> str:
         raise InvalidInput(f"the body is not valid {charset} text") from None
     except LookupError:  # a codec that is not a text encoding: base64, rot13, zlib...
         raise UnsupportedMediaType(f"charset {encoding!r} is not a text encoding") from None
+
+
+def _may_be_plain(body: bytes, charset: str) -> bool:
+    """Whether a body is short and UTF-8, as a plain record is."""
+    return len(body) <= PLAIN_RECORD_BYTES and charset.lower().replace("_", "-") in _UTF8_NAMES
 
 
 def split_lines(text: str) -> list[str]:
@@ -240,6 +258,14 @@ class CsvCodec:
     """
 
     media_type: ClassVar[str] = "text/csv"
+
+    def decode_record(self, body: bytes, charset: str) -> Record | None:
+        if not _may_be_plain(body, charset):
+            return None
+        try:
+            return plain_csv_record(body.decode())  # a byte-order mark stays, and is not plain
+        except UnicodeDecodeError:
+            return None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
         text = decode_text(body, charset)
@@ -352,6 +378,24 @@ class JsonCodec:
 
     media_type: ClassVar[str] = "application/json"
 
+    def decode_record(self, body: bytes, charset: str) -> Record | None:
+        """One JSON object of canonical field names (required ones present) and scalar values, validated."""
+        if not _may_be_plain(body, charset):
+            return None
+        try:
+            document = orjson.loads(body)  # it refuses, where json reads, NaN, lone surrogates, huge integers
+        except orjson.JSONDecodeError:
+            return None
+        if type(document) is not dict or not _FIELD_KEYS.issuperset(document) or not document.keys() >= _REQUIRED_KEYS:
+            return None
+        values = [document.get(name) for name in FIELD_NAMES]
+        if not all(value is None or type(value) in (str, int, float) for value in values):
+            return None
+        try:
+            return validate_record(values, 0)
+        except RowError:
+            return None
+
     def decode(self, body: bytes, charset: str) -> RawTable:
         document = load_json(decode_text(body, charset), "the body")
         if isinstance(document, dict) and "instances" in document:
@@ -368,6 +412,9 @@ class JsonLinesCodec:
     """application/jsonlines: one record (object or positional list) per line."""
 
     media_type: ClassVar[str] = "application/jsonlines"
+
+    def decode_record(self, body: bytes, charset: str) -> Record | None:
+        return None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
         lines = [line for line in split_lines(decode_text(body, charset)) if line.strip()]

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
 from delaycast.compiled import CompiledPipeline, CompileError
 from delaycast.errors import InvalidInput
-from delaycast.records import validate_record
+from delaycast.fields import FIELD_NAMES
+from delaycast.records import Record, validate_record
 from delaycast.schema import RowError, coerce_frame
 from serve.codecs import Predictions, RawTable
 
@@ -91,6 +93,16 @@ class ModelRuntime:
         except RowError as error:
             raise InvalidInput(f"record {error.row + 1}, field {error.column}: {error.reason}") from None
         return Predictions(probabilities, self.threshold, self.version)
+
+    def predict_record(self, record: Record) -> Predictions:
+        """The delay probability of one validated record (FIELDS order)."""
+        if self.compiled is None:
+            assert self.estimator is not None  # one of the two, by construction
+            frame = coerce_frame(pd.DataFrame([record], columns=list(FIELD_NAMES)))
+            probability = float(self.estimator.predict_proba(frame)[0, 1])
+        else:
+            probability = self.compiled.probability(record)
+        return Predictions(np.array([probability]), self.threshold, self.version)
 
     @staticmethod
     def _compiled(table: RawTable, compiled: CompiledPipeline) -> np.ndarray:

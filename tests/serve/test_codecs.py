@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 
 from delaycast.errors import InvalidInput
 from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
+from delaycast.records import validate_record
 from delaycast.schema import coerce_frame
 from serve.codecs import (
     BULK_CSV_CHARS,
     CODECS,
+    PLAIN_RECORD_BYTES,
     Codec,
     CsvCodec,
     JsonCodec,
@@ -347,3 +349,102 @@ def test_a_record_answered_alone_reads_as_in_a_batch(probabilities: list[float],
     alone = [Predictions(np.array([p]), threshold, "v") for p in probabilities]
     for codec in (CsvCodec(), JsonLinesCodec()):
         assert b"".join(codec.encode(one) for one in alone) == codec.encode(batch)
+
+
+# Cells of each field, in FIELD_NAMES order: plain ones, and near misses that must take the general path.
+PLAIN_RECORD_CELLS = (
+    (["UA", "9E", "B6"], ["ua", "U", "UAL", " UA", "", '"UA"']),
+    (["1545", "1", "9999", "0015", "000001545"], ["0", "10000", "12.5", "1e3", "-3", "", " 7"]),
+    (["EWR", "JFK"], ["jfk", "JF", "", "12A"]),
+    (["IAH", "LAX"], ["LAXX", ""]),
+    (["2013-11-05", "2024-02-29"], ["2013-02-30", "2013-1-05", "20131105", "2013-11-05T10:00", ""]),
+    (["0515", "515", "0", "2400", "2359"], ["2401", "2460", "0060", "7:15", "-5", "", "515.0"]),
+    (["0819", "", "2400", "99"], ["2500", "0960", "1e3"]),
+    (["1400", "1", "10000", "0.5", ""], ["10000.5", "1400.", "1e4", "inf", ".5"]),
+    (["0.5", "0", "1", "1.0", "", "0.123456789012345678"], ["1.5", "nan", "1.01"]),
+)
+
+
+@st.composite
+def plain_record_cells(draw: st.DrawFn) -> list[str]:
+    """A plain cell for every field, then near misses in at most two of them."""
+    cells = [draw(st.sampled_from(plain)) for plain, _ in PLAIN_RECORD_CELLS]
+    for field in draw(st.lists(st.integers(0, len(cells) - 1), max_size=2)):
+        cells[field] = draw(st.sampled_from(PLAIN_RECORD_CELLS[field][1]))
+    return cells
+
+
+def general_record(codec: Codec, body: bytes) -> tuple[Any, ...] | None:
+    """What `decode` and validation make of a body of one record; None when they refuse it."""
+    try:
+        table = codec.decode(body, "")
+        return validate_record(table.record(0), 0) if len(table) == 1 else None
+    except InvalidInput:
+        return None
+
+
+@PROPERTIES
+@given(
+    cells=plain_record_cells(),
+    width=st.integers(5, 10),
+    line_end=st.sampled_from(("", "\n", "\r\n", "\r", "\n\n", "\ufeff")),
+)
+def test_a_plain_csv_record_reads_as_the_general_path_reads_it(cells: list[str], width: int, line_end: str) -> None:
+    body = (",".join((*cells, "0.5")[:width]) + line_end).encode()
+    record = CsvCodec().decode_record(body, "utf-8")
+    if record is not None:
+        assert record == general_record(CsvCodec(), body)
+
+
+@PROPERTIES
+@given(
+    cells=plain_record_cells(),
+    width=st.integers(5, 9),
+    numbers=st.booleans(),
+    extra=st.dictionaries(UNKNOWN_KEYS | st.just("instances"), FIELD_VALUES, max_size=1),
+)
+def test_a_plain_json_record_reads_as_the_general_path_reads_it(
+    cells: list[str], width: int, numbers: bool, extra: dict[str, Any]
+) -> None:
+    values = [int(cell) if numbers and cell.isdecimal() else cell or None for cell in cells]
+    body = json.dumps({**dict(zip(FIELD_NAMES[:width], values, strict=False)), **extra}).encode()
+    record = JsonCodec().decode_record(body, "")
+    if record is not None:
+        assert record == general_record(JsonCodec(), body)
+
+
+@pytest.mark.parametrize(
+    ("codec", "body", "charset"),
+    [
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n", ""),
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515", "UTF_8"),
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515,,,0.25\r\n", "utf8"),
+        (JsonCodec(), json.dumps(RECORD).encode(), ""),
+        (JsonCodec(), json.dumps({**RECORD, "distance": 1400.5, "crs_arr_time": None}).encode(), "utf-8"),
+    ],
+)
+def test_plain_records_take_the_shortcut(codec: Codec, body: bytes, charset: str) -> None:
+    record = codec.decode_record(body, charset)
+    assert record is not None
+    assert record == general_record(codec, body)
+
+
+@pytest.mark.parametrize(
+    ("codec", "body", "charset"),
+    [
+        (CsvCodec(), b"carrier,flight_number,origin,dest,flight_date,crs_dep_time\nUA,1,EWR,IAH,2013-11-05,0515", ""),
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515\nUA,1545,EWR,IAH,2013-11-05,0515", ""),
+        (CsvCodec(), b"\xef\xbb\xbfUA,1545,EWR,IAH,2013-11-05,0515", ""),
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515", "latin-1"),
+        (CsvCodec(), b"UA,1545,EWR,IAH,2013-11-05,0515," + b"0" * PLAIN_RECORD_BYTES, ""),
+        (JsonCodec(), json.dumps([RECORD]).encode(), ""),
+        (JsonCodec(), json.dumps({"instances": [RECORD]}).encode(), ""),
+        (JsonCodec(), json.dumps({**RECORD, "FL_DATE": "2013-11-05"}).encode(), ""),
+        (JsonCodec(), json.dumps({**RECORD, "flight_number": True}).encode(), ""),
+        (JsonCodec(), json.dumps({**RECORD, "distance": float("nan")}).encode(), ""),
+        (JsonCodec(), json.dumps({**RECORD, "crs_dep_time": 2460}).encode(), ""),
+        (JsonLinesCodec(), json.dumps(RECORD).encode(), ""),
+    ],
+)
+def test_other_bodies_take_the_general_path(codec: Codec, body: bytes, charset: str) -> None:
+    assert codec.decode_record(body, charset) is None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from delaycast.artifact import FAST_PATH_FILE, MANIFEST, load_model
+from delaycast.records import validate_record
 from serve.codecs import CsvCodec
 from serve.runtime import ModelRuntime
 
@@ -44,3 +45,14 @@ def test_without_a_fast_path_it_compiles_the_pipeline_and_says_so(
 def test_needs_a_compiled_pipeline_or_an_estimator(model_dir: Path) -> None:
     with pytest.raises(ValueError, match="needs a compiled pipeline or an estimator"):
         ModelRuntime(ModelRuntime.load(model_dir).manifest)
+
+
+def test_one_record_scores_as_it_does_in_a_table(model_dir: Path) -> None:
+    runtime = ModelRuntime.load(model_dir)
+    fallback = ModelRuntime(runtime.manifest, estimator=load_model(model_dir).estimator)
+    table = CsvCodec().decode(ROWS, "")
+    records = [validate_record(table.record(i), i) for i in range(len(table))]
+    for scorer in (runtime, fallback):
+        alone = [scorer.predict_record(record) for record in records]
+        assert [one.probabilities[0] for one in alone] == pytest.approx(scorer.predict(table).probabilities, abs=1e-12)
+        assert {(one.threshold, one.model_version) for one in alone} == {(runtime.threshold, runtime.version)}

@@ -2,7 +2,8 @@
 
 Nothing here knows about HTTP frameworks or the model: a codec turns bytes into
 a `RawTable` (rows of raw strings or JSON scalars, and which column holds which
-canonical field), and `Predictions` back into bytes.
+canonical field), and `Predictions` back into bytes. For the commonest body, one
+plainly written record, `decode_record` gives the validated record directly.
 """
 
 from __future__ import annotations

@@ -14,12 +14,14 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from delaycast.fields import FIELDS, Field
 from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
 
 Value = str | int | float | dt.date | None
 Record = tuple[Value, ...]
+NumberValue = TypeVar("NumberValue", int, float)
 _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
 
 
@@ -133,31 +135,22 @@ def _plain_line() -> re.Pattern[str]:
 
 
 def _plain_reader(spec: Field) -> Callable[[str], Value]:
-    """How a plain cell of `spec` becomes its value; ValueError where `validate_record` would refuse it."""
-
-    def in_range(number: float) -> None:
-        if spec.low is not None and spec.high is not None and not spec.low <= number <= spec.high:
-            raise ValueError(spec.name)
-
-    def whole(text: str) -> int:
-        number = int(text)
-        in_range(number)
-        if spec.kind == "hhmm":
-            hours, minutes = divmod(number, 100)
-            if minutes > 59 or hours > 24 or (hours == 24 and minutes > 0):
-                raise ValueError(spec.name)
-        return number
-
-    def real(text: str) -> float:
-        number = float(text)
-        in_range(number)
-        return number
-
+    """How a plain cell of `spec` becomes its value, through the record validator's own range and HHMM
+    checks (RowError, or ValueError from reading, where `validate_record` would refuse it)."""
     if spec.kind in CODE_PATTERNS:
         return str
     if spec.kind == "date":
         return dt.date.fromisoformat
-    return whole if spec.kind in ("int", "hhmm") else real
+    if spec.kind == "float":
+        return lambda text: _checked(float(text), spec)
+    return lambda text: _checked(int(text), spec)  # digits only: whole numbers
+
+
+def _checked(number: NumberValue, spec: Field) -> NumberValue:
+    if spec.kind == "hhmm":
+        _check_hhmm(number, spec, 0)
+    _check_range(number, spec, 0)
+    return number
 
 
 _PLAIN_LINE = _plain_line()
@@ -176,5 +169,5 @@ def plain_csv_record(text: str) -> Record | None:
     try:
         cells = zip(_PLAIN_READERS, match.groups(), strict=True)
         return tuple([None if cell is None else read(cell) for read, cell in cells])
-    except ValueError:
+    except (ValueError, RowError):  # RowError is not a ValueError
         return None

@@ -66,7 +66,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         environ = request.environ
         environ[STARTED_KEY] = time.perf_counter()
         answer = answer_codec(environ.get("HTTP_ACCEPT"))
-        codec, charset = body_codec(environ.get("CONTENT_TYPE"))
+        codec, charset = request_codec(environ.get("CONTENT_TYPE"))
         body = _body()
         record = codec.decode_record(body, charset)
         predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
@@ -114,12 +114,6 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 def answer_codec(accept: str | None) -> Codec:
     """The response codec for an Accept header; cached, as clients repeat a few headers."""
     return response_codec(list(parse_accept_header(accept, MIMEAccept)))
-
-
-@lru_cache(maxsize=256)
-def body_codec(content_type: str | None) -> tuple[Codec, str]:
-    """The request codec and charset for a Content-Type header; cached like `answer_codec`."""
-    return request_codec(content_type)
 
 
 def _body() -> bytes:

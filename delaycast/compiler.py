@@ -21,8 +21,8 @@ from delaycast.compiled import (
     Forest,
     Tree,
     check_answers,
-    compile_trees,
     known_category_tables,
+    native_forest,
     probe_records,
 )
 from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
@@ -53,7 +53,7 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
         origin_congestion=dict(features.origin_congestion_),
         holidays=[d.toordinal() for d in holiday_days().astype(object)],
         forest=forest,
-        raw_score=compile_trees(forest),
+        native=native_forest(forest),
     )
     _check(compiled, estimator)
     return compiled

@@ -1,0 +1,10 @@
+from delaycast.compiled import Forest
+
+class NativeForest:
+    """A Forest's trees as one C array of nodes; `probability` scores one encoded feature vector."""
+
+    n_features: int
+
+    def __init__(self, forest: Forest) -> None: ...
+    def probability(self, features: list[float]) -> float:
+        """Delay probability of one encoded feature vector (floats, NaN for missing)."""

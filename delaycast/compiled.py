@@ -1,9 +1,9 @@
-"""The trained pipeline compiled for fast scoring: one record in pure Python, or a batch vectorised.
+"""The trained pipeline compiled for fast scoring: one record in C (features and trees), or a batch vectorised.
 
 scikit-learn spends milliseconds on one row (pandas, ColumnTransformer, a Python
 loop over trees); the arithmetic is microseconds. This module reads the fitted
 pipeline's tables (encoder categories, target encodings, route and congestion
-lookups) and its boosted trees. One record is scored by the trees in C
+lookups) and its boosted trees. One record is scored in C, features and trees
 (`delaycast._native_forest`, leaf values summed in scikit-learn's order); a
 batch by the same trees in NumPy (rows split node by node) on an array encoded
 by vectorised lookups. It reads private scikit-learn attributes, so
@@ -18,14 +18,13 @@ server can `load` it without skops and check it against those answers.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import io
 import json
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,11 +32,11 @@ import pandas as pd
 
 from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS
 from delaycast.fields import FIELD_NAMES
-from delaycast.records import Value
+from delaycast.records import Record, Value
 from delaycast.schema import coerce_frame, hhmm_parts
 
 if TYPE_CHECKING:
-    from delaycast._native_forest import NativeForest
+    from delaycast._native_forest import NativePipeline
 
 TOLERANCE = 1e-9
 PROBES = 300
@@ -165,46 +164,14 @@ class CompiledPipeline:
     origin_congestion: dict[str, float]
     holidays: list[int]
     forest: Forest
-    native: NativeForest  # the same trees in C, for one record at a time
+    native: NativePipeline = field(init=False, repr=False, compare=False)  # the single-record path, in C
 
-    def probability(self, record: Sequence[Value]) -> float:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "native", native_pipeline(self))
+
+    def probability(self, record: Record) -> float:
         """Delay probability of one validated record (FIELDS order)."""
-        return self.native.probability(self.features(record))
-
-    def features(self, record: Sequence[Value]) -> list[float]:
-        """The encoded feature vector the classifier sees, in the encoder's output order.
-
-        Written out field by field: this runs once per single-record request.
-        """
-        carrier, flight, origin, dest, day, dep_time, arr_time, distance, context = record  # FIELDS order
-        assert isinstance(day, dt.date)
-        dep = _minutes(dep_time)
-        arr = _minutes(arr_time)
-        hour = int(dep // 60)
-        weekday = day.weekday()
-        route = f"{origin}-{dest}"
-        carriers, origins, dests = self.category_codes
-        (routes, route_default), (flights, flight_default), (hours, hour_default), (pairs, pair_default) = (
-            self.target_tables
-        )
-        nan = math.nan
-        return [
-            carriers.get(str(carrier), nan),
-            origins.get(str(origin), nan),
-            dests.get(str(dest), nan),
-            routes.get(route, route_default),
-            flights.get(f"{carrier}{flight}", flight_default),
-            hours.get(f"{origin}|{hour}", hour_default),
-            pairs.get(f"{carrier}|{origin}", pair_default),
-            dep,
-            arr,
-            (arr - dep) % 1440,
-            _number(distance, self.route_distance.get(route, nan)),
-            float(weekday),
-            self._days_to_holiday(day),
-            self.origin_congestion.get(f"{origin}|{weekday}|{hour}", nan),
-            _number(context, nan),
-        ]
+        return self.native.probability(record)
 
     def batch_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """Delay probabilities of a frame from `coerce_frame`: vectorised encoding, then the classifier."""
@@ -245,19 +212,11 @@ class CompiledPipeline:
                 np.mod(arr - dep, 1440),
                 distance,
                 weekday,
-                days.map([self._days_to_holiday(day) for day in unique_days]),
+                days.map([self.native.days_to_holiday(day) for day in unique_days]),
                 origin.pair(_Codes.of(weekday), "|").pair(hour, "|").lookup(self.origin_congestion, math.nan),
                 frame["origin_delay_rate_prev_day"].to_numpy(dtype="float64"),
             ]
         )
-
-    def _days_to_holiday(self, day: dt.date) -> float:
-        ordinal = day.toordinal()
-        after = bisect.bisect_left(self.holidays, ordinal)
-        next_gap = self.holidays[min(after, len(self.holidays) - 1)] - ordinal
-        prev_gap = ordinal - self.holidays[max(after - 1, 0)]
-        signed = next_gap if next_gap < prev_gap else -prev_gap
-        return float(max(-HOLIDAY_WINDOW_DAYS, min(HOLIDAY_WINDOW_DAYS, signed)))
 
 
 @dataclass(frozen=True)
@@ -303,23 +262,23 @@ def _minutes_array(hhmm: pd.Series) -> np.ndarray:
     return total
 
 
-def _number(value: Value, default: float) -> float:
-    return float(value) if isinstance(value, int | float) else default
-
-
-def _minutes(hhmm: Value) -> float:
-    value = _number(hhmm, math.nan)
-    return (value // 100) * 60 + value % 100
-
-
-def native_forest(forest: Forest) -> NativeForest:
-    """The forest's trees in C; raises CompileError when the extension is not built (`make venv` builds it)."""
+def native_pipeline(compiled: CompiledPipeline) -> NativePipeline:
+    """The pipeline's single-record path in C; raises CompileError when the extension is not built (`make venv`
+    builds it) or refuses the pipeline."""
     try:
-        from delaycast._native_forest import NativeForest
+        from delaycast._native_forest import NativeForest, NativePipeline
     except ImportError as error:
-        raise CompileError(f"the native tree scorer is not built ({error})") from None
+        raise CompileError(f"the native scorer is not built ({error})") from None
     try:
-        return NativeForest(forest)
+        return NativePipeline(
+            compiled.category_codes,
+            compiled.target_tables,
+            compiled.route_distance,
+            compiled.origin_congestion,
+            compiled.holidays,
+            HOLIDAY_WINDOW_DAYS,
+            NativeForest(compiled.forest),
+        )
     except ValueError as error:
         raise CompileError(str(error)) from None
 
@@ -391,7 +350,6 @@ def load(data: bytes) -> CompiledPipeline:
             origin_congestion=document["origin_congestion"],
             holidays=list(document["holidays"]),
             forest=forest,
-            native=native_forest(forest),
         )
         records = [_probe_record(values) for values in document["probe_records"]]
         expected = np.asarray(document["probe_probabilities"], dtype="float64")

@@ -22,7 +22,6 @@ from delaycast.compiled import (
     Tree,
     check_answers,
     known_category_tables,
-    native_forest,
     probe_records,
 )
 from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
@@ -53,7 +52,6 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
         origin_congestion=dict(features.origin_congestion_),
         holidays=[d.toordinal() for d in holiday_days().astype(object)],
         forest=forest,
-        native=native_forest(forest),
     )
     _check(compiled, estimator)
     return compiled

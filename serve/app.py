@@ -1,28 +1,38 @@
 """The HTTP layer: SageMaker's /ping, /invocations and /execution-parameters on Flask, and /openapi.json.
 
 It maps requests to codecs and the runtime, and every failure to a JSON body
-`{"error": ..., "detail": ...}` with its status; never a traceback.
+`{"error": ..., "detail": ...}` with its status; never a traceback. A WSGI
+middleware gives every response its request id and the caller's custom
+attributes, and logs it when due.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header
+from werkzeug.utils import get_content_type
 
 from delaycast.errors import DelaycastError
-from serve.codecs import Codec, request_codec, response_codec
+from serve.codecs import CODECS, Codec, request_codec, response_codec
 from serve.errors import BadRequest
 from serve.runtime import ModelRuntime
 from serve.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("delaycast.serve")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
@@ -36,6 +46,7 @@ INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"
 REQUEST_ID_KEY = "delaycast.request_id"  # this request's id, once made up
 STARTED_KEY, RECORDS_KEY = "delaycast.started", "delaycast.records"  # for its log line
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+CONTENT_TYPES = {media_type: get_content_type(media_type, "utf-8") for media_type in CODECS}  # as Flask writes them
 
 
 def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
@@ -64,28 +75,14 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     @app.post("/invocations")
     def invocations() -> Response:
         environ = request.environ
-        environ[STARTED_KEY] = time.perf_counter()
         answer = answer_codec(environ.get("HTTP_ACCEPT"))
         codec, charset = request_codec(environ.get("CONTENT_TYPE"))
         body = _body()
         record = codec.decode_record(body, charset)
         predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
         environ[RECORDS_KEY] = len(predictions.probabilities)
-        return Response(
-            answer.encode(predictions),
-            headers={MODEL_VERSION: predictions.model_version},
-            mimetype=answer.media_type,
-        )
-
-    @app.after_request
-    def finish(response: Response) -> Response:
-        response.headers[REQUEST_ID] = _request_id()
-        attributes = request.environ.get(CUSTOM_ATTRIBUTES_KEY)
-        if attributes and len(attributes) <= CUSTOM_ATTRIBUTES_LIMIT and attributes.isascii():
-            response.headers[CUSTOM_ATTRIBUTES] = attributes
-        if response.status_code >= HTTPStatus.BAD_REQUEST or (settings.access_log and request.path != "/ping"):
-            _log_request(response.status_code)
-        return response
+        headers = [("Content-Type", CONTENT_TYPES[answer.media_type]), (MODEL_VERSION, predictions.model_version)]
+        return Response(answer.encode(predictions), headers=headers)
 
     @app.errorhandler(DelaycastError)
     def expected_error(error: DelaycastError) -> tuple[Response, int]:
@@ -103,11 +100,38 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
-        log.exception("unexpected error", extra={"request_id": _request_id()})
-        detail = f"the server failed on this request; quote request id {_request_id()}"
+        request_id = request.environ[REQUEST_ID_KEY]
+        log.exception("unexpected error", extra={"request_id": request_id})
+        detail = f"the server failed on this request; quote request id {request_id}"
         return _error_body("internal error", detail), HTTPStatus.INTERNAL_SERVER_ERROR
 
+    app.wsgi_app = StampedResponses(app.wsgi_app, settings.access_log)  # type: ignore[method-assign]
     return app
+
+
+class StampedResponses:
+    """WSGI middleware: every response gets its request id and the caller's custom attributes (if plain and
+    short), and a log line when it failed or the access log is on (never for /ping)."""
+
+    def __init__(self, app: WSGIApplication, access_log: bool) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request through the wrapped app."""
+        environ[STARTED_KEY] = time.perf_counter()
+        request_id = environ[REQUEST_ID_KEY] = environ.get(INFERENCE_ID_KEY) or next_request_id()
+        stamps = [(REQUEST_ID, request_id)]
+        attributes = environ.get(CUSTOM_ATTRIBUTES_KEY)
+        if attributes and len(attributes) <= CUSTOM_ATTRIBUTES_LIMIT and attributes.isascii():
+            stamps.append((CUSTOM_ATTRIBUTES, attributes))
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+            if status[0] in "45" or (self.access_log and environ.get("PATH_INFO") != "/ping"):
+                _log_request(environ, int(status[:3]))
+            return start_response(status, headers + stamps, exc_info)
+
+        return self.app(environ, start)
 
 
 @lru_cache(maxsize=256)
@@ -133,30 +157,36 @@ def _body() -> bytes:
     return body
 
 
-def _request_id() -> str:
-    """The caller's inference id, else one made up for this request (the same one for every call)."""
-    environ = request.environ
-    request_id: str | None = environ.get(REQUEST_ID_KEY)
-    if request_id is None:
-        request_id = environ[REQUEST_ID_KEY] = environ.get(INFERENCE_ID_KEY) or secrets.token_hex(16)
-    return request_id
+def next_request_id() -> str:
+    """A request id unique across workers: a random prefix drawn in each process, then a counter (no system call
+    per request, as `secrets` would make)."""
+    return f"{_ID_PREFIX[0]}{next(_ID_COUNTER):016x}"
+
+
+def _new_id_prefix() -> None:
+    _ID_PREFIX[0] = secrets.token_hex(8)
+
+
+_ID_PREFIX = [""]
+_ID_COUNTER = itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share the master's prefix
 
 
 def _error_body(title: str, detail: str) -> Response:
     return jsonify({"error": title, "detail": detail})
 
 
-def _log_request(status: int) -> None:
-    environ = request.environ
-    started = environ.get(STARTED_KEY)
+def _log_request(environ: WSGIEnvironment, status: int) -> None:
+    started = environ[STARTED_KEY]
     log.info(
         "request",
         extra={
-            "request_id": _request_id(),
-            "method": request.method,
-            "path": request.path,
+            "request_id": environ[REQUEST_ID_KEY],
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2) if started is not None else None,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
             "records": environ.get(RECORDS_KEY, 0),
         },
     )

@@ -406,7 +406,7 @@ class JsonCodec:
         return table_from_records(records)
 
     def encode(self, predictions: Predictions) -> bytes:
-        version = json.dumps(predictions.model_version).encode()
+        version = orjson.dumps(predictions.model_version)
         return b'{"model_version":%s,"predictions":[%s]}' % (version, predictions.json_records(b",")[:-1])
 
 

@@ -1,7 +1,11 @@
-"""The C tree scorer decides and sums as the NumPy forest (so scikit-learn) does, and refuses what it cannot take."""
+"""The C scorer decides and sums as the NumPy forest (so scikit-learn) does, and refuses what it cannot take.
+
+Its features are held to scikit-learn's by tests/delaycast/test_compiled.py (the whole test set).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -11,7 +15,7 @@ import pytest
 
 from delaycast._native_forest import NativeForest
 from delaycast.artifact import LoadedModel
-from delaycast.compiled import CompileError, Forest, Node, Tree, native_forest
+from delaycast.compiled import CompileError, Forest, Node, Tree
 from delaycast.compiler import compile_pipeline
 from serve.runtime import compile_or_none
 
@@ -84,13 +88,19 @@ def test_refuses_a_feature_vector_of_another_length() -> None:
 
 def test_refuses_a_split_on_a_feature_the_forest_does_not_have() -> None:
     forest = Forest(0.0, [Tree([numeric(5, 1.0, True, 1, 2), leaf(1.0), leaf(2.0)])], 2)
-    with pytest.raises(CompileError, match="splits on feature 5 of 2"):
-        native_forest(forest)
+    with pytest.raises(ValueError, match="splits on feature 5 of 2"):
+        NativeForest(forest)
 
 
 def test_refuses_more_features_than_it_holds() -> None:
-    with pytest.raises(CompileError, match="the native forest takes 1 to 64"):
-        native_forest(Forest(0.0, [Tree([leaf(1.0)])], 65))
+    with pytest.raises(ValueError, match="the native forest takes 1 to 64"):
+        NativeForest(Forest(0.0, [Tree([leaf(1.0)])], 65))
+
+
+def test_a_pipeline_whose_trees_take_other_features_is_not_compiled(loaded_model: LoadedModel) -> None:
+    compiled = compile_pipeline(loaded_model.estimator)
+    with pytest.raises(CompileError, match="the forest takes 2 features, the pipeline makes 15"):
+        dataclasses.replace(compiled, forest=edge_case_forest())
 
 
 def test_without_the_built_extension_the_runtime_falls_back_with_a_log_line(
@@ -99,4 +109,4 @@ def test_without_the_built_extension_the_runtime_falls_back_with_a_log_line(
     monkeypatch.setitem(sys.modules, "delaycast._native_forest", None)  # import fails as when it was never built
     with caplog.at_level(logging.WARNING):
         assert compile_or_none(loaded_model) is None
-    assert "the native tree scorer is not built" in caplog.text
+    assert "the native scorer is not built" in caplog.text

@@ -257,15 +257,19 @@ def docker_figures(image: str, model_dir: Path, repeats: int = 5) -> dict[str, f
 def single_row_rounds(ceiling_url: str, url: str, seconds: int, connections: int, rounds: int) -> dict[str, float]:
     """Median requests/s of the ceiling, CSV and JSON, and median per-round ratios, runs interleaved.
 
-    Each round runs the three back to back, so a noisy neighbour slows all of them alike.
+    Each round runs the three back to back, so a noisy neighbour slows all of them alike; the order turns
+    by one each round, so that no run always comes first or last.
     """
     runs: dict[str, list[float]] = {}
-    for _ in range(rounds):
-        figures = {
-            "ceiling": balanced_wrk(ceiling_url, ROW_CSV, "text/csv", seconds, connections),
-            "csv": balanced_wrk(url, ROW_CSV, "text/csv", seconds, connections),
-            "json": balanced_wrk(url, ROW_JSON, "application/json", seconds, connections),
-        }
+    cases = {
+        "ceiling": (ceiling_url, ROW_CSV, "text/csv"),
+        "csv": (url, ROW_CSV, "text/csv"),
+        "json": (url, ROW_JSON, "application/json"),
+    }
+    names = list(cases)
+    for round_index in range(rounds):
+        turn = round_index % len(names)
+        figures = {name: balanced_wrk(*cases[name], seconds, connections) for name in names[turn:] + names[:turn]}
         for name, result in figures.items():
             runs.setdefault(name, []).append(result["requests_per_s"])
             runs.setdefault(f"{name}_cpu_us", []).append(result["cpu_us_per_request"])

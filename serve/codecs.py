@@ -51,7 +51,7 @@ _BULK_DTYPES = {
 class Predictions:
     """Delay probabilities of a batch of records and how to label them."""
 
-    probabilities: np.ndarray
+    probabilities: np.ndarray | tuple[float]  # a tuple for one record scored alone: no NumPy on that path
     threshold: float
     model_version: str
 
@@ -67,8 +67,9 @@ class Predictions:
             return head + number_text(probability) + tail
         if not len(self.probabilities):
             return b""
-        texts = orjson.dumps(np.ascontiguousarray(self.probabilities, dtype="float64"), option=_NUMPY)[1:-1]
-        delayed = (self.probabilities >= self.threshold).tolist()
+        probabilities = np.ascontiguousarray(self.probabilities, dtype="float64")
+        texts = orjson.dumps(probabilities, option=_NUMPY)[1:-1]
+        delayed = (probabilities >= self.threshold).tolist()
         parts = [tail] * (3 * len(delayed))
         parts[0::3] = [delay_head if is_delayed else no_delay_head for is_delayed in delayed]
         parts[1::3] = texts.split(b",")

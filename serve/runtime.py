@@ -102,7 +102,7 @@ class ModelRuntime:
             probability = float(self.estimator.predict_proba(frame)[0, 1])
         else:
             probability = self.compiled.probability(record)
-        return Predictions(np.array([probability]), self.threshold, self.version)
+        return Predictions((probability,), self.threshold, self.version)
 
     @staticmethod
     def _compiled(table: RawTable, compiled: CompiledPipeline) -> np.ndarray:

@@ -23,7 +23,7 @@ def test_loads_the_fast_path_and_agrees_with_the_pipeline(model_dir: Path) -> No
     table = CsvCodec().decode(ROWS, "")
     fallback = ModelRuntime(runtime.manifest, estimator=load_model(model_dir).estimator)
     fast, slow = runtime.predict(table), fallback.predict(table)
-    assert abs(fast.probabilities - slow.probabilities).max() <= 1e-9
+    assert fast.probabilities == pytest.approx(slow.probabilities, abs=1e-9)
     assert (fast.model_version, fast.threshold) == (slow.model_version, slow.threshold)
 
 

@@ -43,7 +43,7 @@ CUSTOM_ATTRIBUTES_LIMIT = 1024
 # The same headers as WSGI environ keys, read without building a Headers view per lookup.
 CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"
 INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"
-REQUEST_ID_KEY = "delaycast.request_id"  # this request's id, once made up
+REQUEST_ID_KEY = "delaycast.request_id"  # this request's id: the caller's inference id, else a new one
 STARTED_KEY, RECORDS_KEY = "delaycast.started", "delaycast.records"  # for its log line
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 CONTENT_TYPES = {media_type: get_content_type(media_type, "utf-8") for media_type in CODECS}  # as Flask writes them
@@ -160,16 +160,16 @@ def _body() -> bytes:
 def next_request_id() -> str:
     """A request id unique across workers: a random prefix drawn in each process, then a counter (no system call
     per request, as `secrets` would make)."""
-    return f"{_ID_PREFIX[0]}{next(_ID_COUNTER):016x}"
+    return f"{_id_prefix}{next(_ID_COUNTER):016x}"
 
 
 def _new_id_prefix() -> None:
-    _ID_PREFIX[0] = secrets.token_hex(8)
+    global _id_prefix
+    _id_prefix = secrets.token_hex(8)
 
 
-_ID_PREFIX = [""]
+_id_prefix = secrets.token_hex(8)
 _ID_COUNTER = itertools.count()
-_new_id_prefix()
 os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share the master's prefix
 
 

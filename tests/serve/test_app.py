@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import pickle
 
 import pytest
@@ -11,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from delaycast.fields import FIELD_NAMES
-from serve.app import create_app
+from serve.app import create_app, next_request_id
 from serve.runtime import ModelRuntime
 from serve.settings import ServerSettings
 
@@ -249,3 +250,12 @@ def test_failed_requests_are_always_logged_successful_ones_on_request(
         post(client, ROW.replace("EWR", "E1"), "text/csv")
     statuses = [getattr(record, "status", None) for record in caplog.records if record.getMessage() == "request"]
     assert statuses == ([200, 400] if access_log else [400])
+
+
+def test_request_ids_are_unique_within_a_worker_and_across_forked_workers() -> None:
+    with multiprocessing.get_context("fork").Pool(2) as workers:
+        forked = workers.starmap(next_request_id, [()] * 4)
+    here = [next_request_id() for _ in range(4)]
+    assert len(set(here + forked)) == 8
+    assert {i[:16] for i in forked}.isdisjoint({i[:16] for i in here})  # each process draws its own prefix
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in here + forked)

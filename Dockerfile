@@ -3,7 +3,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS dependencies
 # Build tools only in this stage: `strip` removes symbol tables from the wheels' native libraries (-12 MB);
-# gcc builds the C tree scorer, against Debian's Python headers where the base image has none
+# gcc builds the C record reader and tree scorer, against Debian's Python headers where the base image has none
 # (the Debian-built stand-in; python:3.11-slim ships its own in /usr/local/include).
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends binutils=2.40-2 gcc-12=12.2.0-14+deb12u1 \
@@ -14,11 +14,11 @@ RUN apt-get update -qq \
 WORKDIR /opt/native
 COPY requirements/build.txt requirements/build.txt
 COPY container/build-native container/build-native
-COPY delaycast/_native_forest.pyx delaycast/_native_forest.pyx
+COPY delaycast/_native_*.pyx delaycast/
 RUN python3 -m venv /opt/build \
  && /opt/build/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements/build.txt \
  && CC=gcc-12 container/build-native /opt/build/bin/python \
- && strip --strip-unneeded delaycast/_native_forest.*.so
+ && strip --strip-unneeded delaycast/_native_*.so
 RUN python3 -m venv /opt/venv
 COPY requirements/runtime.txt /tmp/runtime.txt
 # Pinned dependencies, then what the image never runs: tests, installer tooling, symbol tables.
@@ -66,7 +66,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib
 COPY --from=dependencies /opt/venv /opt/venv
 COPY delaycast /opt/delaycast/delaycast
-COPY --from=dependencies /opt/native/delaycast/_native_forest.*.so /opt/delaycast/delaycast/
+COPY --from=dependencies /opt/native/delaycast/_native_*.so /opt/delaycast/delaycast/
 COPY train /opt/delaycast/train
 COPY serve /opt/delaycast/serve
 COPY container/entrypoint /opt/delaycast/container/entrypoint

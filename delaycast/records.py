@@ -3,25 +3,26 @@
 A few records are validated faster one by one than through pandas. Both paths
 accept the same values and raise the same RowError messages (a test holds
 them to it); `coerce_frame` remains the path for large batches.
-`plain_csv_record` reads and validates the commonest single-record body, one
-plainly written CSV line, in one regular expression; anything else goes the
-general way.
+`plain_csv_record` and `plain_json_record` read and validate the commonest
+single-record bodies, one plainly written CSV line or JSON object, in C
+(`delaycast._native_records`); anything else goes the general way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any
 
 from delaycast.fields import FIELDS, Field
 from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
 
+if TYPE_CHECKING:
+    from delaycast._native_records import PlainRecordReader
+
 Value = str | int | float | dt.date | None
 Record = tuple[Value, ...]
-NumberValue = TypeVar("NumberValue", int, float)
 _EXAMPLES = {"carrier": "UA", "airport": "JFK"}
 
 
@@ -113,61 +114,31 @@ _CHECKS: tuple[tuple[Callable[[object, Field, int], Value], Field], ...] = tuple
 )
 
 
-# Cells as a plain CSV line writes them: upper-case codes, ISO dates, unsigned digits, no blanks.
-_PLAIN_CELLS = {
-    "carrier": CODE_PATTERNS["carrier"].pattern,
-    "airport": CODE_PATTERNS["airport"].pattern,
-    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
-    "int": r"[0-9]{1,9}",
-    "hhmm": r"[0-9]{1,4}",
-    "float": r"[0-9]{1,9}(?:\.[0-9]{1,17})?",
-}
-
-
-def _plain_line() -> re.Pattern[str]:
-    """Every field in FIELDS order, each cell empty only if optional, the optional tail cut anywhere."""
-    last_required = max(i for i, spec in enumerate(FIELDS) if spec.required)
-    tail = ""
-    for spec in reversed(FIELDS[last_required + 1 :]):
-        tail = f"(?:,({_PLAIN_CELLS[spec.kind]})?{tail})?"
-    head = [f"({_PLAIN_CELLS[spec.kind]}){'' if spec.required else '?'}" for spec in FIELDS[: last_required + 1]]
-    return re.compile(",".join(head) + tail + r"(?:\r\n|\n|\r)?")
-
-
-def _plain_reader(spec: Field) -> Callable[[str], Value]:
-    """How a plain cell of `spec` becomes its value, through the record validator's own range and HHMM
-    checks (RowError, or ValueError from reading, where `validate_record` would refuse it)."""
-    if spec.kind in CODE_PATTERNS:
-        return str
-    if spec.kind == "date":
-        return dt.date.fromisoformat
-    if spec.kind == "float":
-        return lambda text: _checked(float(text), spec)
-    return lambda text: _checked(int(text), spec)  # digits only: whole numbers
-
-
-def _checked(number: NumberValue, spec: Field) -> NumberValue:
-    if spec.kind == "hhmm":
-        _check_hhmm(number, spec, 0)
-    _check_range(number, spec, 0)
-    return number
-
-
-_PLAIN_LINE = _plain_line()
-_PLAIN_READERS = tuple(_plain_reader(spec) for spec in FIELDS)
-
-
-def plain_csv_record(text: str) -> Record | None:
+def plain_csv_record(line: bytes) -> Record | None:
     """The record of one header-less CSV line of plain cells in FIELDS order, as `validate_record` gives it.
 
-    None for anything else (more lines, quotes, blanks, lower case, signs, a value out of range...): the
-    general path then reads the body and names what is wrong.
+    None for anything else (more lines, quotes, blanks, lower case, signs, a value out of range...), and
+    for everything when the C reader is not built: the general path then reads the body and names what
+    is wrong.
     """
-    match = _PLAIN_LINE.fullmatch(text)
-    if match is None:
-        return None
+    return None if _PLAIN_READER is None else _PLAIN_READER.csv_line(line)
+
+
+def plain_json_record(document: dict[str, Any]) -> Record | None:
+    """The record of a JSON object of FIELDS names and plain values, as `validate_record` gives it.
+
+    Plain values: upper-case codes and YYYY-MM-DD dates as strings, numbers as JSON numbers (whole ones
+    for whole fields), null for an absent optional field. None for anything else, as `plain_csv_record`.
+    """
+    return None if _PLAIN_READER is None else _PLAIN_READER.json_object(document)
+
+
+def _plain_reader() -> PlainRecordReader | None:
     try:
-        cells = zip(_PLAIN_READERS, match.groups(), strict=True)
-        return tuple([None if cell is None else read(cell) for read, cell in cells])
-    except (ValueError, RowError):  # RowError is not a ValueError
+        from delaycast._native_records import PlainRecordReader
+    except ImportError:  # not built (container/build-native): every record takes the general path
         return None
+    return PlainRecordReader(FIELDS)
+
+
+_PLAIN_READER = _plain_reader()

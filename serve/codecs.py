@@ -25,7 +25,7 @@ import pandas as pd
 
 from delaycast.errors import InvalidInput
 from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, FIELDS_BY_NAME, REQUIRED_FIELDS
-from delaycast.records import Record, plain_csv_record, validate_record
+from delaycast.records import Record, plain_csv_record, plain_json_record
 from serve.errors import NotAcceptable, UnsupportedMediaType
 
 DELAY, NO_DELAY = "delay", "no delay"
@@ -34,7 +34,6 @@ CACHED_NAMES_CHARS = 1024  # column names up to this total length have their fie
 PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
 Column = Sequence[Any] | np.ndarray | pd.Categorical
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
-_FIELD_KEYS, _REQUIRED_KEYS = frozenset(FIELD_NAMES), frozenset(REQUIRED_FIELDS)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # How the bulk CSV reader types each kind of field (see _read_typed).
 _BULK_DTYPES = {
@@ -264,12 +263,7 @@ class CsvCodec:
     media_type: ClassVar[str] = "text/csv"
 
     def decode_record(self, body: bytes, charset: str) -> Record | None:
-        if not _may_be_plain(body, charset):
-            return None
-        try:
-            return plain_csv_record(body.decode())  # a byte-order mark stays, and is not plain
-        except UnicodeDecodeError:
-            return None
+        return plain_csv_record(body) if _may_be_plain(body, charset) else None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
         text = decode_text(body, charset)
@@ -383,7 +377,7 @@ class JsonCodec:
     media_type: ClassVar[str] = "application/json"
 
     def decode_record(self, body: bytes, charset: str) -> Record | None:
-        """One JSON object of canonical field names (required ones present) and scalar values, validated."""
+        """One JSON object of canonical field names and plain values (`plain_json_record`), validated."""
         if not _may_be_plain(body, charset):
             return None
         try:
@@ -392,12 +386,7 @@ class JsonCodec:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if type(document) is not dict or not _FIELD_KEYS.issuperset(document) or not document.keys() >= _REQUIRED_KEYS:
-            return None
-        try:
-            return validate_record([_scalar(document.get(name), 1, name) for name in FIELD_NAMES], 0)
-        except InvalidInput:  # RowError is one
-            return None
+        return plain_json_record(document) if type(document) is dict else None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
         document = load_json(decode_text(body, charset), "the body")

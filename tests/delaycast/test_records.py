@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from delaycast.fields import FIELD_NAMES
-from delaycast.records import plain_csv_record, validate_record
+from delaycast.records import validate_record
 from delaycast.schema import RowError, coerce_frame
 
 GOOD: dict[str, object] = {
@@ -80,33 +80,3 @@ def test_values_are_typed_and_normalised() -> None:
         1400.0,
         None,
     )
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n",
-        "B6,1,JFK,LAX,2024-02-29,2400",
-        "9E,9999,EWR,IAH,2013-11-05,0,,,0.25\r\n",
-    ],
-)
-def test_a_plain_line_gives_the_validated_record(line: str) -> None:
-    cells = line.rstrip("\r\n").split(",")
-    assert plain_csv_record(line) == validate_record(cells + [None] * (len(FIELD_NAMES) - len(cells)), 0)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "ua,1545,EWR,IAH,2013-11-05,0515",  # lower case: the general path upper-cases it
-        "UA, 1545,EWR,IAH,2013-11-05,0515",  # a blank
-        "UA,1545,EWR,IAH,2013-11-05",  # a required field missing
-        "UA,1545,EWR,IAH,2013-11-05,0515\n\n",  # a blank line
-        "UA,0,EWR,IAH,2013-11-05,0515",  # out of range
-        "UA,1545,EWR,IAH,2013-02-30,0515",  # no such day
-        "UA,1545,EWR,IAH,2013-11-05,0560",  # no such minute
-        "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400,0.5,extra",
-    ],
-)
-def test_anything_else_is_left_to_the_general_path(line: str) -> None:
-    assert plain_csv_record(line) is None

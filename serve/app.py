@@ -81,8 +81,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         record = codec.decode_record(body, charset)
         predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
         environ[RECORDS_KEY] = len(predictions.probabilities)
-        headers = [("Content-Type", CONTENT_TYPES[answer.media_type]), (MODEL_VERSION, predictions.model_version)]
-        return Response(answer.encode(predictions), headers=headers)
+        response = Response(answer.encode(predictions), content_type=CONTENT_TYPES[answer.media_type])
+        response.headers.add(MODEL_VERSION, predictions.model_version)  # cheaper than Response(headers=[...])
+        return response
 
     @app.errorhandler(DelaycastError)
     def expected_error(error: DelaycastError) -> tuple[Response, int]:

@@ -24,6 +24,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header
 from werkzeug.utils import get_content_type
+from werkzeug.wsgi import get_content_length
 
 from delaycast.errors import DelaycastError
 from serve.codecs import CODECS, Codec, request_codec, response_codec
@@ -46,6 +47,7 @@ INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"
 REQUEST_ID_KEY = "delaycast.request_id"  # this request's id: the caller's inference id, else a new one
 STARTED_KEY, RECORDS_KEY = "delaycast.started", "delaycast.records"  # for its log line
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+UNREADABLE_BODY = "the request body could not be read (malformed chunked encoding, or cut short)"
 CONTENT_TYPES = {media_type: get_content_type(media_type, "utf-8") for media_type in CODECS}  # as Flask writes them
 
 
@@ -77,7 +79,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         environ = request.environ
         answer = answer_codec(environ.get("HTTP_ACCEPT"))
         codec, charset = request_codec(environ.get("CONTENT_TYPE"))
-        body = _body()
+        body = read_body(environ, settings.max_payload_bytes)
         record = codec.decode_record(body, charset)
         predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
         environ[RECORDS_KEY] = len(predictions.probabilities)
@@ -141,20 +143,33 @@ def answer_codec(accept: str | None) -> Codec:
     return response_codec(list(parse_accept_header(accept, MIMEAccept)))
 
 
-def _body() -> bytes:
-    """The request body; one the WSGI server cannot read (malformed chunked encoding, cut short) is a 400.
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """The request body, at most `limit` bytes (a 413 beyond); one the WSGI server cannot read (malformed
+    chunked encoding, cut short) is a 400.
 
-    Werkzeug stops reading a chunked body (no Content-Length) at the limit without a word: one byte
-    more is a 413 here, not a silently truncated batch.
+    A body with a Content-Length is read from the WSGI input in one call of exactly that length: werkzeug's
+    limited stream reads in a loop until the end, about 30 us more per request in the server.
     """
+    length = get_content_length(environ)
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
     try:
-        body = request.get_data(cache=False)
-        if request.content_length is None and len(body) == request.max_content_length and request.input_stream.read(1):
-            raise RequestEntityTooLarge()
+        body = _chunked_body(limit) if length is None else environ["wsgi.input"].read(length)
     except HTTPException:
         raise
     except Exception:
-        raise BadRequest("the request body could not be read (malformed chunked encoding, or cut short)") from None
+        raise BadRequest(UNREADABLE_BODY) from None
+    if length is not None and len(body) != length:
+        raise BadRequest(UNREADABLE_BODY)
+    return body
+
+
+def _chunked_body(limit: int) -> bytes:
+    """A body without a Content-Length, through werkzeug. It stops at the limit without a word: one byte
+    more is a 413 here, not a silently truncated batch."""
+    body = request.get_data(cache=False)
+    if len(body) == limit and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
     return body
 
 

@@ -203,6 +203,24 @@ def test_body_over_the_limit_is_a_413_with_a_json_body(client: FlaskClient) -> N
     assert_error(post(client, b"\n" * (limit + 1), "text/csv"), 413, "larger than 1048576 bytes")
 
 
+def test_body_shorter_than_its_content_length_is_a_400(client: FlaskClient) -> None:
+    response = client.post(
+        "/invocations", data=ROW, content_type="text/csv", environ_overrides={"CONTENT_LENGTH": str(len(ROW) + 10)}
+    )
+    assert_error(response, 400, "cut short")
+
+
+def test_only_content_length_bytes_of_the_input_are_read(client: FlaskClient) -> None:
+    response = client.post(
+        "/invocations",
+        data=f"{ROW}\n{ROW}\n",
+        content_type="text/csv",
+        environ_overrides={"CONTENT_LENGTH": str(len(ROW))},
+    )
+    assert response.status_code == 200
+    assert len(response.get_json()["predictions"]) == 1
+
+
 def test_unknown_path_and_method_are_json(client: FlaskClient) -> None:
     assert_error(client.get("/nope"), 404, "")
     assert_error(client.get("/invocations"), 405, "")

@@ -195,7 +195,8 @@ class CompiledPipeline:
         if absent.any():
             distance[absent] = route.lookup(self.route_distance, math.nan)[absent]
         keys = (route, carrier.pair(_Codes.of(frame["flight_number"]), ""), origin.pair(hour, "|"))
-        return np.column_stack(
+        # Built column by column (Fortran order): the trees read it by column, without a copy.
+        return np.array(
             [
                 *(
                     codes.lookup(table, math.nan)
@@ -215,8 +216,9 @@ class CompiledPipeline:
                 days.map([self.native.days_to_holiday(day) for day in unique_days]),
                 origin.pair(_Codes.of(weekday), "|").pair(hour, "|").lookup(self.origin_congestion, math.nan),
                 frame["origin_delay_rate_prev_day"].to_numpy(dtype="float64"),
-            ]
-        )
+            ],
+            dtype="float64",
+        ).T
 
 
 @dataclass(frozen=True)

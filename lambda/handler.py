@@ -497,6 +497,8 @@ class Handler:
         return response
 
     def _answer(self, event: Mapping[str, Any], trace: _Trace) -> dict[str, Any]:
+        if not isinstance(event, Mapping):  # a direct invocation can send any JSON value
+            raise InvalidInput("the event is not an API Gateway proxy event (a JSON object)")
         trace.method = event_method(event)
         if trace.method == "OPTIONS":
             preflight = {

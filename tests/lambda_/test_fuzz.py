@@ -369,8 +369,8 @@ def impossible_requests(draw: st.DrawFn) -> Request:
         broken = {**broken, draw(st.sampled_from(["headers", "multiValueHeaders"])): draw(ODD_HEADERS)}
     elif kind == "base64":
         broken = {**broken, "isBase64Encoded": True, "body": draw(st.text())}
-    else:  # not an event at all: a broken integration, not a client's mistake (test_container.py pins 405/500)
-        return replace(request, event=draw(NOT_OBJECTS), expect=500)
+    else:  # not an event at all: only a direct invocation can send it, and it gets a 400 naming what is wrong
+        return replace(request, event=draw(NOT_OBJECTS), expect=400)
     return replace(request, event=broken, expect=None)
 
 

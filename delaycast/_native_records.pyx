@@ -4,8 +4,8 @@
 A request for one flight spends microseconds here instead of tens in Python. Only the plainest form
 of each value is read (upper-case codes, ISO dates, unsigned digits, JSON numbers of the field's own
 type); anything else gives None, and the caller's general path reads it and names what is wrong. What
-is read goes through the checks of `delaycast.records.validate_record` (the field's range, HHMM
-times, real calendar days), and comes out as the same values.
+is read goes through the checks of the reference grammar (`delaycast.fields`: the field's range, HHMM
+times, real calendar days), and comes out as the same values; property tests hold the two together.
 """
 
 from cpython.datetime cimport date_new, import_datetime
@@ -45,8 +45,6 @@ cdef enum Kind:
     DECIMAL
 
 KINDS = {"carrier": CARRIER, "airport": AIRPORT, "date": DATE, "int": WHOLE, "hhmm": HHMM, "float": DECIMAL}
-cdef int[13] DAYS_IN_MONTH
-DAYS_IN_MONTH[:] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
 cdef class PlainRecordReader:
@@ -246,12 +244,7 @@ cdef object _date(const unsigned char* text, Py_ssize_t length):
         return None
     if not (_all_digits(text, 4) and _all_digits(text + 5, 2) and _all_digits(text + 8, 2)):
         return None
-    cdef int year = _digits(text, 4)
-    cdef int month = _digits(text + 5, 2)
-    cdef int day = _digits(text + 8, 2)
-    if year < 1 or not 1 <= month <= 12 or day < 1:
+    try:  # the calendar's own rule, as the reference validator's date.fromisoformat
+        return date_new(_digits(text, 4), _digits(text + 5, 2), _digits(text + 8, 2))
+    except ValueError:
         return None
-    cdef bint leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if day > DAYS_IN_MONTH[month] + (1 if month == 2 and leap else 0):
-        return None
-    return date_new(year, month, day)

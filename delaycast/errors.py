@@ -1,4 +1,10 @@
-"""The one error base class of the project: every expected failure carries an HTTP status."""
+"""The one error base class of the project: every expected failure carries an HTTP status.
+
+The status stays on the error rather than in a table of the HTTP layer because two HTTP layers answer
+for the same errors, the model server (`serve.app`) and the Lambda: one table in each would be the same
+rule written twice. Nothing in `delaycast` reads the status; each HTTP layer writes it into its answer,
+and its own HTTP-only errors (415, 406, 405...) live beside it.
+"""
 
 from __future__ import annotations
 

@@ -1,123 +1,111 @@
-"""Validation of single records in pure Python: the per-request twin of `delaycast.schema.coerce_frame`.
+"""The reference validator of records: pure Python, shipped in the Lambda package and used by the server.
 
-A few records are validated faster one by one than through pandas. Both paths
-accept the same values and raise the same RowError messages (a test holds
-them to it); `coerce_frame` remains the path for large batches.
-`plain_csv_record` and `plain_json_record` read and validate the commonest
-single-record bodies, one plainly written CSV line or JSON object, in C
-(`delaycast._native_records`); anything else goes the general way.
+`validate_record` types one record's raw values with each field's grammar
+(`Field.parse`); `record_values` takes a JSON object's values in field order.
+Names (JSON keys and CSV header columns alike) follow one policy, `field_positions`:
+our field names and the Kaggle / BTS column names, case-insensitive; a name that is
+no field is refused, and so is a field named twice. Records are numbered from 0 in every message,
+as JSON indexes are: `record 2, field crs_dep_time: '25:00' is not a time ...`.
+
+The accelerators are held to this module by property tests: `delaycast.schema.coerce_frame`
+(pandas, for bulk bodies and training files) applies `Field.parse` to each distinct value of a
+column, and `plain_csv_record` / `plain_json_record` read the plainest single records in C
+(`delaycast._native_records`) or give None, leaving the record to `validate_record`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from delaycast.fields import FIELDS, Field
-from delaycast.schema import CODE_PATTERNS, RowError, parse_date, shown
+from delaycast.errors import InvalidInput
+from delaycast.fields import (
+    BLANKS,
+    COLUMN_ALIASES,
+    FIELD_NAMES,
+    FIELDS,
+    REQUIRED_FIELDS,
+    BadValue,
+    Value,
+    json_type,
+    shown,
+)
 
 if TYPE_CHECKING:
     from delaycast._native_records import PlainRecordReader
 
-Value = str | int | float | dt.date | None
 Record = tuple[Value, ...]
-_EXAMPLES = {"carrier": "UA", "airport": "JFK"}
+_LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
 
 
-def validate_record(values: Sequence[object], row: int) -> Record:
-    """One record's raw values, in FIELDS order (None where absent), typed and checked."""
-    return tuple([check(value, spec, row) for value, (check, spec) in zip(values, _CHECKS, strict=True)])
+class RecordError(InvalidInput):
+    """A record, or one of its values, that does not fit the schema; `index` counts records from 0."""
+
+    def __init__(self, index: int, field: str | None, reason: str) -> None:
+        where = f"record {index}" if field is None else f"record {index}, field {field}"
+        super().__init__(f"{where}: {reason}")
+        self.index = index
+        self.field = field
+        self.reason = reason
 
 
-def _measure(value: object, spec: Field, row: int) -> Value:
-    number = _number(value, spec, row)
-    if number is None:
-        return None
-    if spec.kind == "hhmm":
-        _check_hhmm(number, spec, row)
-    _check_range(number, spec, row)
-    return int(number) if spec.kind in ("int", "hhmm") else number
+def validate_record(values: Sequence[object], index: int) -> Record:
+    """One record's raw values in FIELDS order (None where absent), typed and checked."""
+    typed = []
+    for spec, value in zip(FIELDS, values, strict=True):
+        try:
+            typed.append(spec.parse(value))
+        except BadValue as error:
+            raise RecordError(index, spec.name, error.reason) from None
+    return tuple(typed)
 
 
-def _absent(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
-
-
-def _code(value: object, spec: Field, row: int) -> str:
-    if _absent(value):
-        raise RowError(row, spec.name, "a value is required")
-    code = str(value).strip().upper()
-    if not CODE_PATTERNS[spec.kind].fullmatch(code):
-        raise RowError(row, spec.name, f"{shown(value)} is not an IATA code like {_EXAMPLES[spec.kind]}")
-    return code
-
-
-def _date(value: object, spec: Field, row: int) -> dt.date:
-    if _absent(value):
-        raise RowError(row, spec.name, "a value is required")
-    day = parse_date(str(value))
-    if day is None:
-        raise RowError(row, spec.name, f"{shown(value)} is not a date YYYY-MM-DD")
-    return day
-
-
-def _number(value: object, spec: Field, row: int) -> float | None:
-    if isinstance(value, str):
-        number = _parse_number(value, spec, row)
-    elif isinstance(value, bool):
-        raise RowError(row, spec.name, f"{shown(value)} is not a number")
-    elif isinstance(value, int | float):
-        number = float(value)
-    else:
-        number = math.nan if _absent(value) else _parse_number(str(value), spec, row)
-    if math.isnan(number):
-        if spec.required:
-            raise RowError(row, spec.name, "a value is required")
-        return None
-    if math.isinf(number):
-        raise RowError(row, spec.name, "must be a finite number")
-    if spec.kind in ("int", "hhmm") and number != math.floor(number):
-        raise RowError(row, spec.name, "must be a whole number")
-    return number
-
-
-def _parse_number(text: str, spec: Field, row: int) -> float:
-    """A number written as text; empty or blank text is absent (NaN), anything else unparsed is an error."""
+def record_values(document: object, index: int) -> list[object]:
+    """A JSON object's values in FIELDS order (None where absent); its keys are named as `field_positions` says."""
+    if not isinstance(document, Mapping):
+        raise RecordError(index, None, f"expected a flight object, got JSON {json_type(document)}")
     try:
-        number = float(text)  # float() itself ignores surrounding whitespace
-    except ValueError:
-        if not text.strip():
-            return math.nan
-        number = math.nan
-    if math.isnan(number):
-        raise RowError(row, spec.name, f"{shown(text)} is not a number")
-    return number
+        positions = field_positions(list(document))
+    except BadValue as error:
+        raise RecordError(index, None, error.reason) from None
+    values = list(document.values())
+    return [values[positions[name]] if name in positions else None for name in FIELD_NAMES]
 
 
-def _check_range(number: float, spec: Field, row: int) -> None:
-    if spec.low is None or spec.high is None:
-        return
-    if number < spec.low or number > spec.high:
-        raise RowError(row, spec.name, f"{number:g} is outside {spec.low:g}..{spec.high:g}")
+def canonical_name(name: str) -> str | None:
+    """The field a JSON key or CSV column names: ours, Kaggle's or BTS's, blanks and case ignored; else None."""
+    text = name.strip(BLANKS)
+    return COLUMN_ALIASES.get(text) or _LOWER_ALIASES.get(text.lower())
 
 
-def _check_hhmm(number: float, spec: Field, row: int) -> None:
-    hours, minutes = number // 100, number % 100
-    if number < 0 or hours > 24 or minutes > 59 or (hours == 24 and minutes > 0):
-        raise RowError(row, spec.name, f"{number:g} is not a time HHMM (0000..2400)")
+def field_positions(names: Sequence[str]) -> dict[str, int]:
+    """Which position holds each field named; BadValue for a name that is no field, or a field named twice.
+
+    The one policy for JSON keys and CSV header columns alike. A field that is not named is absent.
+    """
+    positions: dict[str, int] = {}
+    for position, name in enumerate(names):
+        field = canonical_name(name)
+        if field is None:
+            raise BadValue(f"unknown field {shown(name)}; the fields are {', '.join(FIELD_NAMES)}")
+        if field in positions:
+            raise BadValue(f"{shown(names[positions[field]])} and {shown(name)} both give field {field}")
+        positions[field] = position
+    return positions
 
 
-_CHECKS: tuple[tuple[Callable[[object, Field, int], Value], Field], ...] = tuple(
-    (_code if spec.kind in CODE_PATTERNS else _date if spec.kind == "date" else _measure, spec) for spec in FIELDS
-)
+def check_width(width: int, index: int) -> None:
+    """Refuse a header-less CSV row of too few or too many cells (fields in FIELDS order)."""
+    low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
+    if not low <= width <= high:
+        order = ",".join(FIELD_NAMES)
+        raise RecordError(index, None, f"{width} fields; without a header send {low} to {high} in this order: {order}")
 
 
 def plain_csv_record(line: bytes) -> Record | None:
     """The record of one header-less CSV line of plain cells in FIELDS order, as `validate_record` gives it.
 
-    None for anything else (more lines, quotes, blanks, lower case, signs, a value out of range...), and
+    None for anything else (more lines, quotes, blanks, lower case, colons, a value out of range...), and
     for everything when the C reader is not built: the general path then reads the body and names what
     is wrong.
     """

@@ -14,20 +14,18 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import lru_cache, partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.http import parse_accept_header
 from werkzeug.utils import get_content_type
 from werkzeug.wsgi import get_content_length
 
 from delaycast.errors import DelaycastError
-from serve.codecs import CODECS, Codec, request_codec, response_codec
+from serve.codecs import CODECS, codec_named, request_codec, response_codec
 from serve.errors import BadRequest
 from serve.runtime import ModelRuntime
 from serve.settings import ServerSettings
@@ -61,6 +59,10 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         "MaxPayloadInMB": max(1, int(settings.max_payload_mb)),
     }
     openapi = OPENAPI_DOCUMENT.read_bytes()
+    default_answer = codec_named(settings.default_accept)
+    assert default_answer is not None  # ServerSettings checks it
+    # Clients repeat a few Accept headers: each is ranked once.
+    answer_codec = lru_cache(maxsize=256)(partial(response_codec, default=default_answer))
 
     @app.get("/ping")
     def ping() -> Response:
@@ -135,12 +137,6 @@ class StampedResponses:
             return start_response(status, headers + stamps, exc_info)
 
         return self.app(environ, start)
-
-
-@lru_cache(maxsize=256)
-def answer_codec(accept: str | None) -> Codec:
-    """The response codec for an Accept header; cached, as clients repeat a few headers."""
-    return response_codec(list(parse_accept_header(accept, MIMEAccept)))
 
 
 def read_body(environ: WSGIEnvironment, limit: int) -> bytes:

@@ -1,8 +1,9 @@
 """One codec per media type: request bodies to rows of raw fields, predictions to response bodies.
 
-Nothing here knows about HTTP frameworks or the model: a codec turns bytes into
-a `RawTable` (rows of raw strings or JSON scalars, and which column holds which
-canonical field), and `Predictions` back into bytes. For the commonest body, one
+Nothing here knows about the model: a codec turns bytes into a `RawTable` (rows
+of raw strings or JSON scalars, and which column holds which field), and
+`Predictions` back into bytes (both in `serve.payloads`). Media types and Accept
+headers are parsed by werkzeug. For the commonest body, one
 plainly written record, `decode_record` gives the validated record directly.
 """
 
@@ -12,73 +13,66 @@ import codecs as text_codecs
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import orjson
 import pandas as pd
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header, parse_options_header
 
 from delaycast.errors import InvalidInput
-from delaycast.fields import COLUMN_ALIASES, FIELD_NAMES, FIELDS_BY_NAME, REQUIRED_FIELDS
-from delaycast.records import Record, plain_csv_record, plain_json_record
+from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS, BadValue
+from delaycast.records import (
+    Record,
+    RecordError,
+    canonical_name,
+    check_width,
+    field_positions,
+    plain_csv_record,
+    plain_json_record,
+    record_values,
+)
 from serve.errors import NotAcceptable, UnsupportedMediaType
+from serve.payloads import Predictions, RawTable
 
 DELAY, NO_DELAY = "delay", "no delay"
 BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
 CACHED_NAMES_CHARS = 1024  # column names up to this total length have their field positions cached
 PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
-Column = Sequence[Any] | np.ndarray | pd.Categorical
-_LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
-# How the bulk CSV reader types each kind of field (see _read_typed).
-_BULK_DTYPES = {
-    "carrier": "category",
-    "airport": "category",
-    "date": "category",
-    "int": "float64",
-    "hhmm": "float64",
-    "float": "float64",
-}
 
 
-@dataclass(frozen=True)
-class Predictions:
-    """Delay probabilities of a batch of records and how to label them."""
+def encoded_records(predictions: Predictions, delay_head: bytes, no_delay_head: bytes, tail: bytes) -> bytes:
+    """Each record as its label's head, its probability and `tail`, all concatenated.
 
-    probabilities: np.ndarray | tuple[float]  # a tuple for one record scored alone: no NumPy on that path
-    threshold: float
-    model_version: str
+    One orjson call writes every probability (the shortest text that reads back to the same
+    float); nothing is formatted per record.
+    """
+    probabilities, threshold = predictions.probabilities, predictions.threshold
+    if len(probabilities) == 1:  # most requests: no arrays to build
+        probability = float(probabilities[0])
+        head = delay_head if probability >= threshold else no_delay_head
+        return head + number_text(probability) + tail
+    if not len(probabilities):
+        return b""
+    array = np.ascontiguousarray(probabilities, dtype="float64")
+    texts = orjson.dumps(array, option=_NUMPY)[1:-1]
+    delayed = (array >= threshold).tolist()
+    parts = [tail] * (3 * len(delayed))
+    parts[0::3] = [delay_head if is_delayed else no_delay_head for is_delayed in delayed]
+    parts[1::3] = texts.split(b",")
+    return b"".join(parts)
 
-    def records(self, delay_head: bytes, no_delay_head: bytes, tail: bytes) -> bytes:
-        """Each record as its label's head, its probability and `tail`, all concatenated.
 
-        One orjson call writes every probability (the shortest text that reads back to the same
-        float); nothing is formatted per record.
-        """
-        if len(self.probabilities) == 1:  # most requests: no arrays to build
-            probability = float(self.probabilities[0])
-            head = delay_head if probability >= self.threshold else no_delay_head
-            return head + number_text(probability) + tail
-        if not len(self.probabilities):
-            return b""
-        probabilities = np.ascontiguousarray(self.probabilities, dtype="float64")
-        texts = orjson.dumps(probabilities, option=_NUMPY)[1:-1]
-        delayed = (probabilities >= self.threshold).tolist()
-        parts = [tail] * (3 * len(delayed))
-        parts[0::3] = [delay_head if is_delayed else no_delay_head for is_delayed in delayed]
-        parts[1::3] = texts.split(b",")
-        return b"".join(parts)
-
-    def json_records(self, separator: bytes) -> bytes:
-        """Every record as a JSON object, each followed by `separator`."""
-        head = b'{"prediction":"%s","probability":'
-        tail = b',"threshold":' + number_text(self.threshold) + b"}" + separator
-        return self.records(head % DELAY.encode(), head % NO_DELAY.encode(), tail)
+def json_records(predictions: Predictions, separator: bytes) -> bytes:
+    """Every record as a JSON object, each followed by `separator`."""
+    head = b'{"prediction":"%s","probability":'
+    tail = b',"threshold":' + number_text(predictions.threshold) + b"}" + separator
+    return encoded_records(predictions, head % DELAY.encode(), head % NO_DELAY.encode(), tail)
 
 
 def number_text(value: float) -> bytes:
@@ -106,24 +100,6 @@ class Codec(Protocol):
     def encode(self, predictions: Predictions) -> bytes:
         """A response body for the predictions."""
         ...
-
-
-def parse_media_type(header: str | None) -> tuple[str, dict[str, str]]:
-    """`text/csv; charset=utf-8` -> ("text/csv", {"charset": "utf-8"}); case-insensitive type."""
-    if not header or not header.strip():
-        return "", {}
-    kind, *parameters = header.split(";")
-    params = {}
-    for parameter in parameters:
-        key, _, value = parameter.partition("=")
-        params[key.strip().lower()] = value.strip().strip('"')
-    return kind.strip().lower(), params
-
-
-def canonical_column(name: str) -> str | None:
-    """The field a column or key names: ours, Kaggle's or BTS's (case-insensitive), else None."""
-    text = name.strip()
-    return COLUMN_ALIASES.get(text) or _LOWER_ALIASES.get(text.lower())
 
 
 def decode_text(body: bytes, charset: str) -> str:
@@ -162,60 +138,13 @@ def split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-@dataclass(frozen=True)
-class RawTable:
-    """Decoded values by column, and which column holds which canonical field; values are unchecked.
-
-    A column is a list of raw values (strings, JSON scalars), or what pandas' C reader typed when every
-    cell of it parsed: a categorical of texts for a code or date field, floats for a numeric field.
-    """
-
-    positions: dict[str, int]
-    columns: list[Column]
-    length: int
-
-    def __len__(self) -> int:
-        return self.length
-
-    def record(self, index: int) -> list[Any]:
-        """One row's values in FIELD_NAMES order, None for fields the request did not send."""
-        return [self.columns[self.positions[name]][index] if name in self.positions else None for name in FIELD_NAMES]
-
-    def frame(self) -> pd.DataFrame:
-        """All rows as a frame of the fields sent: typed columns keep their type, raw ones are object columns."""
-        return pd.DataFrame({f: _series(self.columns[i]) for f, i in self.positions.items()})
-
-
-def _series(column: Column) -> pd.Series:
-    typed = isinstance(column, pd.Categorical) or (isinstance(column, np.ndarray) and column.dtype != object)
-    return pd.Series(column, dtype=None if typed else object)
-
-
-def table_from_columns(names: Sequence[str], columns: list[Column], length: int) -> RawTable:
-    """Columns under the given names; unknown names are ignored, a missing required field is an error."""
-    return RawTable(positions_of(names), columns, length)
-
-
-def positions_of(names: Sequence[str]) -> dict[str, int]:
-    """`field_positions`, cached for short headers."""
+def header_positions(names: Sequence[str]) -> dict[str, int]:
+    """Which column of a CSV header holds each field (`field_positions`); cached for short headers."""
     key = tuple(names)
-    return _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
-
-
-def field_positions(names: Sequence[str]) -> dict[str, int]:
-    """Which column holds each canonical field; refuses a field given twice or a required one missing."""
-    fields: dict[str, int] = {}
-    for position, name in enumerate(names):
-        field = canonical_column(name)
-        if field is None:
-            continue
-        if field in fields:
-            raise InvalidInput(f"columns {names[fields[field]]!r} and {name!r} both give field {field}")
-        fields[field] = position
-    missing = [name for name in REQUIRED_FIELDS if name not in fields]
-    if missing:
-        raise InvalidInput(f"missing required column(s): {', '.join(missing)}")
-    return fields
+    try:
+        return _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
+    except BadValue as error:
+        raise InvalidInput(f"the CSV header: {error.reason}") from None
 
 
 # Nearly every request repeats one of a few short headers (or none: the manifest's order).
@@ -226,12 +155,12 @@ def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
     """Rows (padded with "" to the width of `names`) under the given names."""
     width = len(names)
     padded = [row if len(row) == width else row + [""] * (width - len(row)) for row in rows]
-    return table_from_columns(names, [list(column) for column in zip(*padded, strict=True)], len(rows))
+    return RawTable(header_positions(names), [list(column) for column in zip(*padded, strict=True)], len(rows))
 
 
 def is_header(cells: Sequence[str]) -> bool:
     """A first CSV row that names at least one field is a header."""
-    return not _LOWER_ALIASES.keys().isdisjoint(map(str.lower, map(str.strip, cells)))
+    return any(canonical_name(cell) is not None for cell in cells)
 
 
 def column_names(header: Sequence[str] | None, widths: Sequence[int]) -> Sequence[str]:
@@ -239,17 +168,12 @@ def column_names(header: Sequence[str] | None, widths: Sequence[int]) -> Sequenc
     if not widths:
         raise InvalidInput("the CSV has a header but no data rows")
     if header is not None:
-        for number, width in enumerate(widths, start=1):
+        for index, width in enumerate(widths):
             if width != len(header):
-                raise InvalidInput(f"record {number} has {width} fields but the header has {len(header)}")
+                raise RecordError(index, None, f"{width} fields, but the header has {len(header)}")
         return header
-    low, high = len(REQUIRED_FIELDS), len(FIELD_NAMES)
-    for number, width in enumerate(widths, start=1):
-        if not low <= width <= high:
-            raise InvalidInput(
-                f"record {number} has {width} fields; without a header send {low} to {high} fields "
-                f"in this order: {','.join(FIELD_NAMES)}"
-            )
+    for index, width in enumerate(widths):
+        check_width(width, index)
     return FIELD_NAMES[: max(widths)]
 
 
@@ -303,17 +227,16 @@ class CsvCodec:
         if header is None and not len(REQUIRED_FIELDS) <= width <= len(FIELD_NAMES):
             return None
         names = header if header is not None else FIELD_NAMES[:width]
+        positions = header_positions(names)
         data = text.encode()
         try:
-            frame = _read_typed(data, names, header is not None)
-            if frame is None:
-                frame = _read_cells(data, header is not None, ["str"] * width)
+            frame = _read_cells(data, header is not None, width)
         except pd.errors.ParserError:
             return None
         lines = len(frame) + (header is not None)
         if frame.empty or not isinstance(frame.index, pd.RangeIndex) or data.count(b",") != lines * (width - 1):
             return None
-        return table_from_columns(names, [_column(frame[i]) for i in range(width)], len(frame))
+        return RawTable(positions, [frame[i].to_numpy() for i in range(width)], len(frame))
 
     @staticmethod
     def _checked_bulk(text: str) -> RawTable:
@@ -325,49 +248,26 @@ class CsvCodec:
         header = first if is_header(first) else None
         data = lines[1:] if header is not None else lines
         names = column_names(header, [line.count(",") + 1 for line in data])
-        frame = _read_cells(text.encode(), header is not None, ["str"] * len(names))
-        return table_from_columns(names, [frame[i].to_numpy() for i in range(len(names))], len(frame))
+        positions = header_positions(names)
+        frame = _read_cells(text.encode(), header is not None, len(names))
+        return RawTable(positions, [frame[i].to_numpy() for i in range(len(names))], len(frame))
 
     def encode(self, predictions: Predictions) -> bytes:
         tail = b"," + number_text(predictions.threshold) + b"\n"
-        return predictions.records(DELAY.encode() + b",", NO_DELAY.encode() + b",", tail)
+        return encoded_records(predictions, DELAY.encode() + b",", NO_DELAY.encode() + b",", tail)
 
 
-def _read_typed(data: bytes, names: Sequence[str], has_header: bool) -> pd.DataFrame | None:
-    """Cells typed by pandas' C reader, without a Python object per cell: code and date fields as categoricals
-    of their texts, numeric fields as floats; None unless every cell of every field read plainly.
-
-    A numeric cell that is not a plain number ("", "nan", "0x1A") fails the read, or reads as NaN: the
-    caller then reads texts, so that validation names the row. Categories that pandas made numbers
-    ("09" -> 9) lost their text: also None.
-    """
-    dtypes = {position: _BULK_DTYPES[FIELDS_BY_NAME[field].kind] for field, position in positions_of(names).items()}
-    try:
-        frame = _read_cells(data, has_header, [dtypes.get(position, "str") for position in range(len(names))])
-    except ValueError:  # a cell that is not a number (ParserError, a ValueError too: the text's shape)
-        return None
-    plain = all(
-        pd.api.types.is_string_dtype(frame[position].cat.categories)
-        if dtype == "category"
-        else not frame[position].isna().any()
-        for position, dtype in dtypes.items()
-    )
-    return frame if plain else None
-
-
-def _column(series: pd.Series) -> Column:
-    return series.array if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()
-
-
-def _read_cells(data: bytes, has_header: bool, dtypes: Sequence[str]) -> pd.DataFrame:
-    """Every cell of UTF-8 CSV `data` as the dtype of its column ("str": as text, a missing one as ""), columns
-    numbered from 0, by pandas' C reader. It reads bytes: given text, it encodes it again, chunk by chunk
-    (the 100k-row bench batch: 29.0 ms from bytes, 42.8 from text)."""
+def _read_cells(data: bytes, has_header: bool, width: int) -> pd.DataFrame:
+    """Every cell of UTF-8 CSV `data` as its text (a missing one as ""), columns numbered from 0, by pandas' C
+    reader. Texts, not numbers or categoricals: pandas reads "1e3" as a number, and infers number categories
+    from number-like texts, where the grammar refuses what an integer field does not allow. It reads bytes:
+    given text, it encodes it again, chunk by chunk (the 100k-row bench batch: 29.0 ms from bytes, 42.8
+    from text)."""
     return pd.read_csv(
         io.BytesIO(data),
         header=0 if has_header else None,
-        names=list(range(len(dtypes))),
-        dtype=dict(enumerate(dtypes)),
+        names=list(range(width)),
+        dtype=str,
         keep_default_na=False,
         na_filter=False,
     )
@@ -399,7 +299,7 @@ class JsonCodec:
 
     def encode(self, predictions: Predictions) -> bytes:
         version = orjson.dumps(predictions.model_version)
-        return b'{"model_version":%s,"predictions":[%s]}' % (version, predictions.json_records(b",")[:-1])
+        return b'{"model_version":%s,"predictions":[%s]}' % (version, json_records(predictions, b",")[:-1])
 
 
 class JsonLinesCodec:
@@ -415,7 +315,7 @@ class JsonLinesCodec:
         return table_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
 
     def encode(self, predictions: Predictions) -> bytes:
-        return predictions.json_records(b"\n")
+        return json_records(predictions, b"\n")
 
 
 def load_json(text: str, where: str) -> Any:
@@ -437,24 +337,21 @@ def table_from_records(records: list[Any]) -> RawTable:
     if not records:
         raise InvalidInput("no records to score")
     if all(isinstance(r, list) for r in records):
-        rows = [[_scalar(v, n, i) for i, v in enumerate(r)] for n, r in enumerate(records, 1)]
-        return table_from_rows(column_names(None, [len(row) for row in rows]), rows)
+        return table_from_rows(column_names(None, [len(r) for r in records]), records)
     keys: dict[str, None] = {}
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise InvalidInput(f"record {number} is a JSON {type(record).__name__}, not an object with flight fields")
-        keys.update(dict.fromkeys(record))
+    for record in records:
+        if isinstance(record, dict):
+            keys.update(dict.fromkeys(record))
+    try:
+        positions = field_positions(list(keys))
+    except BadValue:
+        positions = {}
+    if len(positions) != len(keys) or not all(isinstance(r, dict) for r in records):
+        for index, record in enumerate(records):  # name the first record that is refused
+            record_values(record, index)
     names = list(keys)
-    columns = [[_scalar(r.get(k), n, k) for n, r in enumerate(records, start=1)] for k in names]
-    return table_from_columns(names, list(columns), len(records))
-
-
-def _scalar(value: Any, record: int, field: object) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
-        return math.inf if value > 0 else -math.inf  # beyond float range: as the same digits in CSV read
-    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
-        return value
-    raise InvalidInput(f"record {record}, field {field}: expected a string or number, got JSON {type(value).__name__}")
+    columns = [[r.get(k) for r in records] for k in names]
+    return RawTable(positions, list(columns), len(records))
 
 
 CODECS: dict[str, Codec] = {codec.media_type: codec for codec in (CsvCodec(), JsonCodec(), JsonLinesCodec())}
@@ -470,25 +367,34 @@ CODEC_ALIASES = {
 @lru_cache(maxsize=256)
 def request_codec(content_type: str | None) -> tuple[Codec, str]:
     """The codec and charset for a Content-Type header; 415 when none fits. Cached: clients repeat a few."""
-    media_type, params = parse_media_type(content_type)
-    codec = CODECS.get(CODEC_ALIASES.get(media_type, media_type))
+    media_type, params = parse_options_header(content_type)
+    codec = codec_named(media_type)
     if codec is None:
         supported = ", ".join(CODECS)
-        raise UnsupportedMediaType(f"Content-Type {media_type or '(none)'!r} is not supported; send one of {supported}")
+        kind = media_type.lower() or "(none)"
+        raise UnsupportedMediaType(f"Content-Type {kind!r} is not supported; send one of {supported}")
     return codec, params.get("charset", "")
 
 
-def response_codec(accepted: Sequence[tuple[str, float]]) -> Codec:
-    """The best codec for parsed Accept entries (type, quality); JSON when none is given; 406 when none fits."""
-    ranked = sorted(((q, i, kind) for i, (kind, q) in enumerate(accepted) if q > 0), key=lambda t: (-t[0], t[1]))
-    if not accepted:
-        return CODECS[JsonCodec.media_type]
-    for _, _, kind in ranked:
-        kind = CODEC_ALIASES.get(kind.lower(), kind.lower())
-        if kind in ("*/*", "application/*"):
-            return CODECS[JsonCodec.media_type]
-        if kind == "text/*":
-            return CODECS[CsvCodec.media_type]
-        if kind in CODECS:
-            return CODECS[kind]
-    raise NotAcceptable(f"cannot answer in {', '.join(k for k, _ in accepted)}; accept one of {', '.join(CODECS)}")
+def codec_named(media_type: str) -> Codec | None:
+    """The codec of a media type or one of its common aliases (case-insensitive), else None."""
+    kind = media_type.strip().lower()
+    return CODECS.get(CODEC_ALIASES.get(kind, kind))
+
+
+def response_codec(accept: str | None, default: Codec) -> Codec:
+    """The codec that best fits an Accept header (werkzeug's ranking), `default` for none or */*; 406 when none
+    fits."""
+    accepted = parse_accept_header(accept, MIMEAccept)
+    if not accepted or accept == "*/*":
+        return default
+    best = accepted.best_match(_OFFERED)
+    if best is None:
+        offered = ", ".join(CODECS)
+        raise NotAcceptable(f"cannot answer in {', '.join(k for k, _ in accepted)}; accept one of {offered}")
+    codec = codec_named(best)
+    assert codec is not None  # every offer names a codec
+    return codec
+
+
+_OFFERED = (*CODECS, *CODEC_ALIASES)  # JSON first: what */* and application/* get

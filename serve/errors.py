@@ -21,13 +21,6 @@ class NotAcceptable(DelaycastError):
     title = "not acceptable"
 
 
-class PayloadTooLarge(DelaycastError):
-    """A body above the configured payload limit."""
-
-    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    title = "payload too large"
-
-
 class BadRequest(DelaycastError):
     """An HTTP request the server cannot use (bad header, unknown path, wrong method)."""
 

@@ -20,11 +20,10 @@ import pandas as pd
 
 from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
 from delaycast.compiled import CompiledPipeline, CompileError
-from delaycast.errors import InvalidInput
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Record, validate_record
-from delaycast.schema import RowError, coerce_frame
-from serve.codecs import Predictions, RawTable
+from delaycast.schema import coerce_frame
+from serve.payloads import Predictions, RawTable
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -81,17 +80,14 @@ class ModelRuntime:
         return self.compiled is not None
 
     def predict(self, table: RawTable) -> Predictions:
-        """Validate raw fields and return the delay probability of each record."""
-        try:
-            if self.compiled is None:
-                assert self.estimator is not None  # one of the two, by construction
-                probabilities = self.estimator.predict_proba(coerce_frame(table.frame()))[:, 1]
-            elif len(table) <= COMPILED_MAX_RECORDS:
-                probabilities = self._compiled(table, self.compiled)
-            else:
-                probabilities = self.compiled.batch_probabilities(coerce_frame(table.frame()))
-        except RowError as error:
-            raise InvalidInput(f"record {error.row + 1}, field {error.column}: {error.reason}") from None
+        """Validate raw fields (RecordError names the first bad record, from 0) and score each record."""
+        if self.compiled is None:
+            assert self.estimator is not None  # one of the two, by construction
+            probabilities = self.estimator.predict_proba(coerce_frame(table.frame()))[:, 1]
+        elif len(table) <= COMPILED_MAX_RECORDS:
+            probabilities = self._compiled(table, self.compiled)
+        else:
+            probabilities = self.compiled.batch_probabilities(coerce_frame(table.frame()))
         return Predictions(probabilities, self.threshold, self.version)
 
     def predict_record(self, record: Record) -> Predictions:

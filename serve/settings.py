@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from delaycast.errors import ConfigError
+from serve.codecs import CODECS, codec_named
 
 MIB = 1024 * 1024
 DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
@@ -31,6 +32,7 @@ class ServerSettings:
     max_payload_mb: float = DEFAULT_PAYLOAD_MB
     log_level: str = "info"
     access_log: bool = False  # one line per successful request; failed ones are always logged
+    default_accept: str = "application/json"  # the answer's media type for a request without Accept, or */*
 
     @property
     def max_payload_bytes(self) -> int:
@@ -57,6 +59,7 @@ class ServerSettings:
             "max_payload_mb": _float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_PAYLOAD_MB, 0.001, 100),
             "log_level": env.get("DELAYCAST_LOG_LEVEL", cls.log_level).lower(),
             "access_log": _bool(env, "DELAYCAST_ACCESS_LOG", cls.access_log),
+            "default_accept": _media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", cls.default_accept),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -86,6 +89,16 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _media_type(env: Mapping[str, str], name: str, default: str) -> str:
+    """A media type the server answers in (or a common alias of one)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if codec_named(raw) is None:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(CODECS)}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -19,7 +19,8 @@ from pandas.api.types import union_categoricals
 
 from delaycast.errors import DataFileError, InvalidInput
 from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
-from delaycast.schema import RowError, coerce_frame
+from delaycast.records import RecordError
+from delaycast.schema import coerce_frame
 
 LABEL_COLUMNS = ("arr_delay", "cancelled", "diverted")
 CHUNK_ROWS = 1_000_000
@@ -176,7 +177,9 @@ def _header(path: Path) -> list[str]:
 def _chunks(path: Path, schema: SourceSchema) -> Iterator[pd.DataFrame]:
     header = {c.strip() for c in _header(path)}
     usecols = [c for c in schema.columns if c in header]
-    dtypes = {c: "category" for c in usecols if schema.columns[c] in (*_CATEGORY_FIELDS, "flight_date")}
+    # Every field is read as its text, so that the one grammar of delaycast.fields types it (once per distinct
+    # value); pandas would read "1e3" as a number, and so would categories of number-like texts.
+    dtypes = {c: str for c in usecols if schema.columns[c] in FIELD_NAMES}
     first_line = 2
     try:
         reader = pd.read_csv(path, usecols=usecols, dtype=dtypes, chunksize=CHUNK_ROWS, low_memory=False)
@@ -204,9 +207,9 @@ def _canonical_chunk(raw: pd.DataFrame, schema: SourceSchema, path: str, first_l
         raw = schema.derive(raw)
     try:
         fields = coerce_frame(raw)
-    except RowError as error:
-        column = schema.source_column(error.column)
-        raise DataFileError(path, error.reason, line=first_line + error.row, column=column) from None
+    except RecordError as error:
+        column = schema.source_column(error.field) if error.field else None
+        raise DataFileError(path, error.reason, line=first_line + error.index, column=column) from None
     for label in LABEL_COLUMNS:
         fields[label] = _label_column(raw, label, schema, path, first_line)
     return fields.reset_index(drop=True)

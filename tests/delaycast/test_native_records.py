@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 import delaycast.records
 from delaycast._native_records import PlainRecordReader
 from delaycast.fields import FIELD_NAMES, FIELDS, REQUIRED_FIELDS, Field
-from delaycast.records import Record, plain_csv_record, plain_json_record, validate_record
-from delaycast.schema import RowError
+from delaycast.records import Record, RecordError, plain_csv_record, plain_json_record, validate_record
 
 PROPERTIES = settings(max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 # The plain form of each kind of cell, as the reader's documentation states it (the test's oracle).
@@ -45,7 +44,7 @@ def validated(values: list[Any]) -> Record | None:
     """What the Python validator makes of raw values in FIELDS order; None when it refuses them."""
     try:
         return validate_record(values, 0)
-    except RowError:
+    except RecordError:
         return None
 
 

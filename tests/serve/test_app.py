@@ -84,8 +84,13 @@ def test_csv_header_in_any_order_with_our_names(client: FlaskClient) -> None:
     assert reversed_answer == in_order["probability"]
 
 
-def test_rows_cut_from_a_kaggle_file_are_accepted(client: FlaskClient) -> None:
+def test_rows_cut_from_a_kaggle_file_are_accepted_by_their_field_columns(client: FlaskClient) -> None:
     response = post(client, KAGGLE_CUT, "text/csv")
+    assert response.status_code == 400
+    assert response.get_json()["detail"].startswith("the CSV header: unknown field 'DEP_TIME'; the fields are")
+    kept = [0, 1, 2, 3, 4, 5, 8, 9]
+    fields_only = "".join(",".join(line.split(",")[i] for i in kept) + "\n" for line in KAGGLE_CUT.splitlines())
+    response = post(client, fields_only, "text/csv")
     assert response.status_code == 200
     assert len(response.get_json()["predictions"]) == 2
 
@@ -152,26 +157,26 @@ def test_custom_attributes_are_echoed(client: FlaskClient) -> None:
         (
             "carrier,flight_number,origin,dest,flight_date,crs_dep_time\nUA,1,EWR\n",
             "text/csv",
-            "record 1 has 3 fields but the header has 6",
+            "record 0: 3 fields, but the header has 6",
         ),
         (
             "carrier,origin,dest,flight_date,crs_dep_time\nUA,EWR,IAH,2013-11-05,515\n",
             "text/csv",
-            "missing required column(s): flight_number",
+            "record 0, field flight_number: a value is required",
         ),
-        ("UA,1545,EWR\n", "text/csv", "record 1 has 3 fields; without a header"),
-        (ROW + "\n" + ROW.replace("IAH", "IA1"), "text/csv", "record 2, field dest: 'IA1' is not an IATA code"),
-        (ROW.replace("0515", "2575"), "text/csv", "record 1, field crs_dep_time: 2575 is not a time"),
-        (ROW.replace("2013-11-05", "2013-11-31"), "text/csv", "record 1, field flight_date"),
-        (ROW.replace("1400", "NaN"), "text/csv", "record 1, field distance"),
-        (ROW.replace("1400", "1e999"), "text/csv", "must be a finite number"),
+        ("UA,1545,EWR\n", "text/csv", "record 0: 3 fields; without a header"),
+        (ROW + "\n" + ROW.replace("IAH", "IA1"), "text/csv", "record 1, field dest: 'IA1' is not an IATA airport code"),
+        (ROW.replace("0515", "2575"), "text/csv", "record 0, field crs_dep_time: '2575' is not a time"),
+        (ROW.replace("2013-11-05", "2013-11-31"), "text/csv", "record 0, field flight_date"),
+        (ROW.replace("1400", "NaN"), "text/csv", "record 0, field distance: 'NaN' is not a number"),
+        (ROW.replace("1400", "1e999"), "text/csv", "record 0, field distance: '1e999' is not a number"),
         ('{"carrier": ', "application/json", "not valid JSON"),
         ("[" * 100_000 + "]" * 100_000, "application/json", "nested too deeply"),
-        (json.dumps([1, 2]), "application/json", "record 1 is a JSON int"),
+        (json.dumps([1, 2]), "application/json", "record 0: expected a flight object, got JSON number"),
         (
             json.dumps({**RECORD, "carrier": {"code": "UA"}}),
             "application/json",
-            "record 1, field carrier: expected a string or number",
+            "record 0, field carrier: expected a string or number, got JSON object",
         ),
         (json.dumps([]), "application/json", "no records to score"),
         (b"\xff\xfe\x00bad", "text/csv", "not valid utf-8 text"),
@@ -243,15 +248,18 @@ def test_large_and_small_requests_agree(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
-        (bulk_body(3000, header=True) + "UA,1,EWR\n", "record 3001 has 3 fields but the header has 8"),
-        (bulk_body(3000) + ROW.replace("EWR", "E1") + "\n", "record 3001, field origin: 'E1' is not an IATA code"),
+        (bulk_body(3000, header=True) + "UA,1,EWR\n", "record 3000: 3 fields, but the header has 8"),
+        (
+            bulk_body(3000) + ROW.replace("EWR", "E1") + "\n",
+            "record 3000, field origin: 'E1' is not an IATA airport code",
+        ),
         (
             bulk_body(3000) + ROW.replace("1545", "one") + "\n",
-            "record 3001, field flight_number: 'one' is not a number",
+            "record 3000, field flight_number: 'one' is not a whole number",
         ),
-        (bulk_body(3000) + "UA,1545\n", "record 3001 has 2 fields; without a header"),
-        (bulk_body(3000) + " \t\n" + ROW + "\n", "record 3001 has 1 fields; without a header"),
-        (bulk_body(0, header=True) + (ROW + ",0.5\n") * 3000, "record 1 has 9 fields but the header has 8"),
+        (bulk_body(3000) + "UA,1545\n", "record 3000: 2 fields; without a header"),
+        (bulk_body(3000) + " \t\n" + ROW + "\n", "record 3000: 1 fields; without a header"),
+        (bulk_body(0, header=True) + (ROW + ",0.5\n") * 3000, "record 0: 9 fields, but the header has 8"),
     ],
 )
 def test_large_requests_name_the_bad_record(client: FlaskClient, body: str, detail: str) -> None:
@@ -277,3 +285,15 @@ def test_request_ids_are_unique_within_a_worker_and_across_forked_workers() -> N
     assert len(set(here + forked)) == 8
     assert {i[:16] for i in forked}.isdisjoint({i[:16] for i in here})  # each process draws its own prefix
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in here + forked)
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"), [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json")]
+)
+def test_sagemaker_default_invocations_accept_answers_requests_without_a_choice(
+    runtime: ModelRuntime, accept: str | None, media_type: str
+) -> None:
+    client = create_app(runtime, ServerSettings(default_accept="text/csv")).test_client()
+    response = post(client, ROW, "text/csv", accept)
+    assert response.status_code == 200
+    assert response.mimetype == media_type

@@ -35,8 +35,18 @@ def test_access_log_switch(raw: str, expected: bool) -> None:
         ({"DELAYCAST_WORKER_CLASS": "gevent"}, "DELAYCAST_WORKER_CLASS='gevent' is not one of gthread, sync"),
         ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
         ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB=500.0 is outside"),
+        (
+            {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/xml"},
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='application/xml' is not one of text/csv, application/json",
+        ),
     ],
 )
 def test_bad_values_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ServerSettings.from_env(env)
+
+
+def test_the_default_answer_type_is_sagemakers_setting() -> None:
+    assert ServerSettings.from_env({}).default_accept == "application/json"
+    settings = ServerSettings.from_env({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"})
+    assert settings.default_accept == "text/csv"

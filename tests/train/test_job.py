@@ -77,7 +77,7 @@ def test_bad_data_writes_failure_naming_the_line(tmp_path: Path) -> None:
     )
     root = sagemaker_root(tmp_path, bad, {})
     assert run(JobPaths(root), {}) == 1
-    assert "line 2, column CRSDepTime: 2561 is not a time" in (root / "output" / "failure").read_text()
+    assert "line 2, column CRSDepTime: '2561' is not a time" in (root / "output" / "failure").read_text()
 
 
 def test_missing_train_channel_is_a_clear_failure(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ column, and `plain_csv_record` / `plain_json_record` read the plainest single re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from delaycast.errors import InvalidInput
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 Record = tuple[Value, ...]
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
+CACHED_KEYS_CHARS = 1024
 
 
 class RecordError(InvalidInput):
@@ -64,12 +66,23 @@ def record_values(document: object, index: int) -> list[object]:
     """A JSON object's values in FIELDS order (None where absent); its keys are named as `field_positions` says."""
     if not isinstance(document, Mapping):
         raise RecordError(index, None, f"expected a flight object, got JSON {json_type(document)}")
+    keys = tuple(document)
     try:
-        positions = field_positions(list(document))
+        positions = _cached_positions(keys) if sum(map(len, keys)) <= CACHED_KEYS_CHARS else _key_positions(keys)
     except BadValue as error:
         raise RecordError(index, None, error.reason) from None
     values = list(document.values())
-    return [values[positions[name]] if name in positions else None for name in FIELD_NAMES]
+    return [values[position] if position >= 0 else None for position in positions]
+
+
+def _key_positions(keys: tuple[str, ...]) -> tuple[int, ...]:
+    """Each field's position among the keys (-1: absent)."""
+    positions = field_positions(keys)
+    return tuple(positions.get(name, -1) for name in FIELD_NAMES)
+
+
+# The records of a batch repeat a few key orders; long keys (which name no field) are not kept.
+_cached_positions = lru_cache(maxsize=256)(_key_positions)
 
 
 def canonical_name(name: str) -> str | None:

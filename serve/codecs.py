@@ -338,20 +338,11 @@ def table_from_records(records: list[Any]) -> RawTable:
         raise InvalidInput("no records to score")
     if all(isinstance(r, list) for r in records):
         return table_from_rows(column_names(None, [len(r) for r in records]), records)
-    keys: dict[str, None] = {}
-    for record in records:
-        if isinstance(record, dict):
-            keys.update(dict.fromkeys(record))
-    try:
-        positions = field_positions(list(keys))
-    except BadValue:
-        positions = {}
-    if len(positions) != len(keys) or not all(isinstance(r, dict) for r in records):
-        for index, record in enumerate(records):  # name the first record that is refused
-            record_values(record, index)
-    names = list(keys)
-    columns = [[r.get(k) for r in records] for k in names]
-    return RawTable(positions, list(columns), len(records))
+    rows = [record_values(record, index) for index, record in enumerate(records)]
+    return RawTable(_ALL_FIELDS, [list(column) for column in zip(*rows, strict=True)], len(rows))
+
+
+_ALL_FIELDS = {name: position for position, name in enumerate(FIELD_NAMES)}
 
 
 CODECS: dict[str, Codec] = {codec.media_type: codec for codec in (CsvCodec(), JsonCodec(), JsonLinesCodec())}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +109,11 @@ class ContainerEndpoint:
 
 
 @pytest.fixture(scope="module")
-def container(model_dir: Path) -> Iterator[FlaskClient]:
+def container(model_dir: Path) -> FlaskClient:
     """The container's app on the compiled model, as `python -m serve` runs it."""
     runtime = ModelRuntime.load(model_dir)
     assert runtime.compiled is not None
-    yield create_app(runtime, ServerSettings()).test_client()
+    return create_app(runtime, ServerSettings()).test_client()
 
 
 @pytest.fixture(scope="module")

@@ -57,16 +57,19 @@ cdef class PlainRecordReader:
     cdef double[MAX_FIELDS] _low
     cdef double[MAX_FIELDS] _high
     cdef tuple _names
+    cdef bint _readable
 
     def __cinit__(self, fields):
         if not 0 < len(fields) <= MAX_FIELDS:
             raise ValueError(f"{len(fields)} fields: the plain reader takes 1 to {MAX_FIELDS}")
         self._count = len(fields)
         self._names = tuple(field.name for field in fields)
+        self._readable = True
         self._last_required = -1
         for i, field in enumerate(fields):
-            if field.kind not in KINDS:
-                raise ValueError(f"field {field.name}: no plain reading for kind {field.kind!r}")
+            if field.kind not in KINDS:  # a kind this reader does not know: every record takes the Python path
+                self._readable = False
+                return
             self._kinds[i] = KINDS[field.kind]
             self._required[i] = field.required
             self._low[i] = NAN if field.low is None else field.low
@@ -85,6 +88,8 @@ cdef class PlainRecordReader:
         cdef Py_ssize_t position = 0
         cdef Py_ssize_t start
         cdef int i
+        if not self._readable:
+            return None
         values = [None] * self._count
         for i in range(self._count):
             if i > 0:
@@ -112,6 +117,8 @@ cdef class PlainRecordReader:
         cdef int found = 0
         cdef int i
         cdef PyObject* item
+        if not self._readable:
+            return None
         values = [None] * self._count
         for i in range(self._count):
             item = PyDict_GetItem(document, self._names[i])

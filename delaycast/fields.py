@@ -17,9 +17,8 @@ None and NaN are absent):
   write small numbers), or a finite number; not `inf`, `nan`, `+5` or `1_000`.
 
 To add a field: append a `Field` to FIELDS (an existing kind gives it its grammar, its C reading and its
-canonical text); a new kind needs its parser in `_PARSERS`, its text in `_TEXTS` and a branch in
-`delaycast._native_records` (or none: the C reader then refuses the kind and every record takes the
-Python path).
+canonical text); a new kind needs its parser in `_PARSERS` and its text in `_TEXTS` (the C reader leaves
+every record to the Python path while it does not read the kind). docs/record.md says more.
 """
 
 from __future__ import annotations

@@ -206,9 +206,10 @@ def test_other_json_values_are_left_to_the_general_path(change: dict[str, Any]) 
     assert plain_json_record({**PLAIN_OBJECT, "crs_dep_time": 515, **change}) is None
 
 
-def test_the_reader_refuses_fields_it_cannot_read() -> None:
-    with pytest.raises(ValueError, match="no plain reading for kind 'colour'"):
-        PlainRecordReader([Field("colour", "colour", True, "")])
+def test_a_field_of_a_kind_it_cannot_read_leaves_every_record_to_the_python_path() -> None:
+    reader = PlainRecordReader([*FIELDS, Field("colour", "colour", False, "")])
+    assert reader.csv_line(b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400,0.5,red") is None
+    assert reader.json_object({"carrier": "UA"}) is None
     with pytest.raises(ValueError, match="17 fields"):
         PlainRecordReader([FIELDS[0]] * 17)
 

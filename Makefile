@@ -40,7 +40,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy delaycast train serve deploy tests bench lambda/handler.py
+	$(VENV)/bin/mypy delaycast train serve deploy tests bench lambda
 
 image:
 	docker build -t $(IMAGE) .

@@ -1,15 +1,14 @@
 """A local API Gateway: HTTP requests become proxy events (payload 1.0 or 2.0) for the Lambda handler.
 
 Like `sam local start-api` (which cannot run here: it pulls images), it calls
-the real handler in-process and turns its proxy response back into HTTP. A
-response that is not a valid proxy response becomes API Gateway's own
-502 `{"message": "Internal server error"}`.
+the real handler (`delaycast_api.handler.lambda_handler`, imported from lambda/)
+in-process and turns its proxy response back into HTTP. A response that is not
+a valid proxy response becomes API Gateway's own 502 `{"message": "Internal server error"}`.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import sys
 import threading
@@ -19,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger("delaycast.local_api")
 REPO = Path(__file__).resolve().parents[1]
-HANDLER_FILE = REPO / "lambda" / "handler.py"
+LAMBDA_ROOT = REPO / "lambda"  # what the Lambda runtime puts on sys.path: the zip's root
 TEXT_TYPES = ("text/", "application/json", "application/jsonlines", "application/x-www-form-urlencoded")
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -45,16 +43,15 @@ class LambdaContext:
         return max(0, int(self.deadline_ms - time.time() * 1000))
 
 
-def load_handler(path: Path = HANDLER_FILE) -> Handler:
-    """`lambda_handler` from lambda/handler.py (a directory named `lambda` is not importable by name)."""
-    spec = importlib.util.spec_from_file_location("delaycast_lambda_handler", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    handler: Handler = module.lambda_handler
-    return handler
+def load_handler() -> Handler:
+    """`delaycast_api.handler.lambda_handler` as a new container has it, its Handler not built yet (it is, from
+    the environment, on the first event); imported with lambda/ on sys.path, as Lambda has the zip's root."""
+    if str(LAMBDA_ROOT) not in sys.path:
+        sys.path.append(str(LAMBDA_ROOT))
+    from delaycast_api.handler import container_handler, lambda_handler
+
+    container_handler.cache_clear()
+    return lambda_handler
 
 
 def build_event(

@@ -20,12 +20,13 @@ from delaycast.artifact import MANIFEST, read_manifest, verify_files
 from delaycast.errors import ConfigError, ModelArtifactError
 
 REPO = Path(__file__).resolve().parents[2]
-# The Lambda package: the handler at the root, and the pure-Python part of delaycast it imports.
+# The Lambda package: lambda/delaycast_api at the root, and the pure-Python part of delaycast it imports
+# (no pandas, NumPy or orjson: the function has the standard library and the runtime's boto3).
+LAMBDA_PACKAGE = REPO / "lambda" / "delaycast_api"
+DELAYCAST_MODULES = ("__init__.py", "errors.py", "fields.py", "records.py")
 LAMBDA_FILES = {
-    "handler.py": REPO / "lambda" / "handler.py",
-    "delaycast/__init__.py": REPO / "delaycast" / "__init__.py",
-    "delaycast/errors.py": REPO / "delaycast" / "errors.py",
-    "delaycast/fields.py": REPO / "delaycast" / "fields.py",
+    **{f"delaycast_api/{path.name}": path for path in sorted(LAMBDA_PACKAGE.glob("*.py"))},
+    **{f"delaycast/{name}": REPO / "delaycast" / name for name in DELAYCAST_MODULES},
 }
 # What the Dockerfile copies: a change under these makes the working tree "dirty" for the image.
 IMAGE_SOURCES = ("Dockerfile", "requirements/runtime.txt", "delaycast", "train", "serve", "container")
@@ -105,7 +106,7 @@ def _tar_member(name: str, size: int) -> tarfile.TarInfo:
 
 
 def package_lambda(out_dir: Path) -> LambdaPackage:
-    """Write the Lambda zip (handler.py and delaycast's pure-Python modules) into `out_dir`."""
+    """Write the Lambda zip (the delaycast_api package and delaycast's pure-Python modules) into `out_dir`."""
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, source in LAMBDA_FILES.items():

@@ -1,6 +1,6 @@
 """The Lambda function behind the API: its code and its configuration.
 
-The zip holds lambda/handler.py and the pure-Python part of delaycast; the
+The zip holds lambda/delaycast_api and the pure-Python part of delaycast; the
 function needs nothing beyond the runtime's boto3. Code is replaced only when
 the zip's SHA-256 differs, configuration only when a setting does.
 """
@@ -15,12 +15,12 @@ from deploy.aws.names import Names
 from deploy.aws.session import Context, absent_on, differs, retry_while, role_not_ready
 
 RUNTIME = "python3.11"
-HANDLER = "handler.lambda_handler"
+HANDLER = "delaycast_api.handler.lambda_handler"
 CONFIGURATION_KEYS = ("Runtime", "Handler", "Role", "Timeout", "MemorySize", "Environment", "Description")
 
 
 def function_environment(names: Names, config: Config) -> dict[str, str]:
-    """The handler's settings (lambda/handler.py Settings.from_env); Lambda sets AWS_REGION itself."""
+    """The handler's settings (delaycast_api.settings.Settings.from_env); Lambda sets AWS_REGION itself."""
     return {
         "ENDPOINT_NAME": names.endpoint,
         "CORS_ALLOW_ORIGIN": config.api.cors_allow_origin,

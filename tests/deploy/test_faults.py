@@ -1,10 +1,10 @@
 """Endpoint faults through the real chain: the client gets the mapped status in bounded time, nothing hangs.
 
-    HTTP client -> local API (payload 1.0 and 2.0) -> lambda/handler.py -> boto3 (signing, retries)
+    HTTP client -> local API (payload 1.0 and 2.0) -> delaycast_api.handler -> boto3 (signing, retries)
       -> local InvokeEndpoint (deploy.local_endpoint, with a Fault) -> `python -m serve` -> model
 
-Each fault has its own endpoint name on one local InvokeEndpoint, and its own Handler, built from the
-loaded handler module with ENDPOINT_TIMEOUT_SECONDS=1 (the deployed default is 10). The handler's client
+Each fault has its own endpoint name on one local InvokeEndpoint, and its own Handler, built with
+ENDPOINT_TIMEOUT_SECONDS=1 (the deployed default is 10). The handler's client
 makes at most ATTEMPTS attempts, so every answer must come within
 ATTEMPTS x (connect timeout + read timeout) + botocore's backoff before the one retry (under 1 s).
 """
@@ -19,15 +19,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from delaycast_api.handler import Handler
+from delaycast_api.settings import Settings
 from deploy.local_api import LocalApiServer
 from deploy.local_chain import free_port, process_server
 from deploy.local_endpoint import Endpoint, Fault, LocalEndpointServer
-from tests.lambda_.support import load_handler_module
 
 FLIGHT = {
     "carrier": "UA",
@@ -108,12 +108,6 @@ def environment() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def handler_module() -> ModuleType:
-    """lambda/handler.py loaded for these tests; each Handler gets its own Settings."""
-    return load_handler_module("delaycast_lambda_handler_faults")
-
-
-@pytest.fixture(scope="module")
 def runtime_url(model_dir: Path) -> Iterator[str]:
     """One model server and one local InvokeEndpoint with an endpoint per case; `model-down` has no server."""
     with process_server(model_dir, free_port()) as model_url:
@@ -132,25 +126,23 @@ def runtime_url(model_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=["2.0", "1.0"], ids=["http-api", "rest-api"])
-def serve(
-    request: pytest.FixtureRequest, environment: None, handler_module: ModuleType, runtime_url: str
-) -> Iterator[Callable[[Case], Api]]:
+def serve(request: pytest.FixtureRequest, environment: None, runtime_url: str) -> Iterator[Callable[[Case], Api]]:
     """Start a local API (this payload version) in front of a Handler for a case; all are stopped at the end."""
     servers: list[LocalApiServer] = []
 
     def start(case: Case) -> Api:
         url = f"http://127.0.0.1:{free_port()}" if case.endpoint == "runtime-down" else runtime_url
         env = {"ENDPOINT_NAME": case.endpoint, "SAGEMAKER_RUNTIME_URL": url, "ENDPOINT_TIMEOUT_SECONDS": READ_TIMEOUT}
-        settings = handler_module.Settings.from_env({**env, "AWS_REGION": "us-east-1"})
-        handler = handler_module.Handler(settings)
+        handler = Handler(Settings.from_env({**env, "AWS_REGION": "us-east-1"}))
+        client: Any = handler.client  # boto3's, with its event hooks and configuration
         attempts: list[float] = []
-        handler.client.meta.events.register(
+        client.meta.events.register(
             "before-send.sagemaker-runtime.InvokeEndpoint", lambda **_: attempts.append(time.monotonic())
         )
         api = LocalApiServer(0, handler.handle, request.param)
         api.start()
         servers.append(api)
-        config = handler.client.meta.config  # the budget as the client is configured
+        config = client.meta.config  # the budget as the client is configured
         assert config.retries["total_max_attempts"] == ATTEMPTS
         budget = ATTEMPTS * (config.connect_timeout + config.read_timeout) + MAX_BACKOFF
         return Api(f"{api.url}/predict", budget, attempts)

@@ -78,7 +78,7 @@ def test_a_batch_keeps_its_order(predict_url: str) -> None:
         ({**FLIGHT, "crs_dep_time": "24:75"}, "crs_dep_time"),
         ({k: v for k, v in FLIGHT.items() if k != "carrier"}, "carrier"),
         ({**FLIGHT, "tail_number": "N123"}, "tail_number"),
-        ([FLIGHT, {**FLIGHT, "dest": "12"}], "[1]"),
+        ([FLIGHT, {**FLIGHT, "dest": "12"}], "record 1, field dest"),
         ([FLIGHT] * 1000, "100"),
     ],
 )

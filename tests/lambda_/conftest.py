@@ -1,4 +1,4 @@
-"""Fixtures: the handler module, an isolated AWS environment, a stubbed sagemaker-runtime client, local sockets."""
+"""Fixtures: an isolated AWS environment, a cold container, a stubbed sagemaker-runtime client, local sockets."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.lambda_.support import http_event, load_handler_module, rest_event
+from delaycast_api.handler import Handler, container_handler
+from delaycast_api.settings import Settings
+from tests.lambda_.support import function_url_event, http_event, rest_event
 
 ENDPOINT = "delaycast-test"
 ENVIRONMENT = (
@@ -50,16 +51,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
-@pytest.fixture(scope="session")
-def handler_module() -> ModuleType:
-    """lambda/handler.py, loaded once for the tests that build their own Handler."""
-    return load_handler_module()
-
-
 @pytest.fixture
-def fresh_module() -> Iterator[ModuleType]:
-    """lambda/handler.py loaded anew: a cold container, for the tests of `lambda_handler`."""
-    return load_handler_module("delaycast_lambda_handler_cold")
+def cold_container() -> Iterator[None]:
+    """A container before its first invocation: `lambda_handler` builds its Handler anew, and forgets it after."""
+    container_handler.cache_clear()
+    yield
+    container_handler.cache_clear()
 
 
 @pytest.fixture
@@ -89,19 +86,20 @@ def stubber(runtime_client: Any, calls: list[dict[str, Any]]) -> Iterator[Stubbe
 
 
 @pytest.fixture
-def make_handler(handler_module: ModuleType, runtime_client: Any, stubber: Stubber) -> Callable[..., Any]:
+def make_handler(runtime_client: Any, stubber: Stubber) -> Callable[..., Handler]:
     """Build a Handler on the stubbed client: `make_handler(max_batch=2)`; `client=None` makes a real one."""
 
-    def build(client: Any = runtime_client, **settings: Any) -> Any:
-        return handler_module.Handler(handler_module.Settings(endpoint_name=ENDPOINT, **settings), client)
+    def build(client: Any = runtime_client, **settings: Any) -> Handler:
+        return Handler(Settings(endpoint_name=ENDPOINT, **settings), client)
 
     return build
 
 
-@pytest.fixture(params=["rest", "http"])
+@pytest.fixture(params=["rest", "http", "function-url"])
 def make_event(request: pytest.FixtureRequest) -> EventMaker:
-    """An event builder for each API Gateway payload format: REST API (1.0) and HTTP API (2.0)."""
-    builders: dict[str, EventMaker] = {"rest": rest_event, "http": http_event}
+    """A builder of each event that gets the API Gateway response shape: REST API (1.0), HTTP API (2.0), function
+    URL. The load balancer's own shape has its tests in test_events.py."""
+    builders: dict[str, EventMaker] = {"rest": rest_event, "http": http_event, "function-url": function_url_event}
     return builders[request.param]
 
 

@@ -1,26 +1,24 @@
-"""Loading the handler from its file, API Gateway events in both payload formats, and the proxy-response check."""
+"""Events of the four shapes the handler takes (REST API 1.0, HTTP API 2.0, function URL, load balancer), the
+response-contract checks, and canned endpoint answers."""
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
+from http import HTTPStatus
 from typing import Any
 
 import numpy as np
 from botocore.response import StreamingBody
 
 from delaycast.fields import FIELD_NAMES
-from serve.codecs import JsonCodec, Predictions
+from serve.codecs import JsonCodec
+from serve.payloads import Predictions
 
-ROOT = Path(__file__).resolve().parents[2]
-HANDLER_PATH = ROOT / "lambda" / "handler.py"
 PROXY_KEYS = {"statusCode", "headers", "body", "isBase64Encoded"}
+LOAD_BALANCER_KEYS = {"statusCode", "statusDescription", "body", "isBase64Encoded"}  # and headers or multiValueHeaders
 
 # One flight as a person would send it: human times, lower-case codes, keys in no particular order.
 FLIGHT: dict[str, Any] = {
@@ -45,19 +43,6 @@ FLIGHT_SENT: dict[str, str] = {
     "distance": "1400.0",
     "origin_delay_rate_prev_day": "",
 }
-
-
-def load_handler_module(name: str = "delaycast_lambda_handler") -> ModuleType:
-    """lambda/handler.py as a fresh module (`lambda` is a keyword, so it cannot be imported by package)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -145,11 +130,98 @@ def http_event(
     }
 
 
+def function_url_event(
+    body: str | bytes | None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """A Lambda function URL event (payload 2.0, told apart by its lambda-url domain)."""
+    headers = {"content-type": "application/json", "x-forwarded-for": "203.0.113.9"} if headers is None else headers
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "dlyc4st003urlid",
+            "domainName": "dlyc4st003urlid.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "dlyc4st003urlid",
+            "http": {
+                "method": method,
+                "path": "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "delaycast-tests/1.0",
+            },
+            "requestId": "url-5c2d7e11",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "14/Nov/2023:22:13:20 +0000",
+            "timeEpoch": 1_700_000_000_000,
+        },
+        "body": _body(body, base64_body),
+        "pathParameters": None,
+        "isBase64Encoded": base64_body,
+        "stageVariables": None,
+    }
+
+
+def load_balancer_event(
+    body: str | bytes | None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+    multi_value: bool = False,
+) -> dict[str, Any]:
+    """An Application Load Balancer event; `multi_value`: the target group has multi-value headers on."""
+    headers = {"content-type": "application/json", "x-forwarded-for": "192.0.2.77"} if headers is None else headers
+    event: dict[str, Any] = {
+        "requestContext": {
+            "elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/dlyc/0a1b2c3d"}
+        },
+        "httpMethod": method,
+        "path": "/predict",
+        "body": _body(body, base64_body) or "",
+        "isBase64Encoded": base64_body,
+    }
+    if multi_value:
+        return {
+            **event,
+            "multiValueQueryStringParameters": {},
+            "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        }
+    return {**event, "queryStringParameters": {}, "headers": headers}
+
+
 def assert_valid_proxy_response(response: object) -> Any:
-    """Check the Lambda proxy response contract and return the parsed JSON body (None for an empty body)."""
+    """Check the API Gateway / function URL response contract; the parsed JSON body (None for an empty body)."""
     assert isinstance(response, dict), response
     assert set(response) == PROXY_KEYS, response
-    status, headers, body = response["statusCode"], response["headers"], response["body"]
+    return _checked_answer(response, response["headers"])
+
+
+def assert_valid_load_balancer_response(response: object, *, multi_value: bool) -> Any:
+    """Check the load balancer's response contract (multi-value headers or not); the parsed JSON body."""
+    assert isinstance(response, dict), response
+    headers_key = "multiValueHeaders" if multi_value else "headers"
+    assert set(response) == LOAD_BALANCER_KEYS | {headers_key}, response
+    status = response["statusCode"]
+    assert response["statusDescription"] == f"{status} {HTTPStatus(status).phrase}", response
+    headers = response[headers_key]
+    if multi_value:
+        assert isinstance(headers, dict)
+        assert all(isinstance(values, list) and len(values) == 1 for values in headers.values()), headers
+        headers = {name: values[0] for name, values in headers.items()}
+    return _checked_answer(response, headers)
+
+
+def _checked_answer(response: dict[str, Any], headers: object) -> Any:
+    status, body = response["statusCode"], response["body"]
     assert type(status) is int, status
     assert 200 <= status <= 599, status
     assert isinstance(headers, dict)

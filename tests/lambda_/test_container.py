@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
 from delaycast.errors import ConfigError
+from delaycast_api.handler import Handler, Misconfigured, container_handler, lambda_handler
+from delaycast_api.settings import Settings
 from tests.lambda_.support import (
     FLIGHT,
-    HANDLER_PATH,
     FakeContext,
     assert_valid_proxy_response,
     endpoint_answer,
@@ -28,21 +27,23 @@ def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "delaycast.lambda"]
 
 
+@pytest.mark.usefixtures("cold_container")
 def test_lambda_handler_builds_one_handler_from_the_environment(
-    fresh_module: ModuleType, monkeypatch: pytest.MonkeyPatch, refused_url: str
+    monkeypatch: pytest.MonkeyPatch, refused_url: str
 ) -> None:
     monkeypatch.setenv("ENDPOINT_NAME", "delaycast-prod")
     monkeypatch.setenv("SAGEMAKER_RUNTIME_URL", refused_url)
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://delays.example.org")
     monkeypatch.setenv("MAX_BATCH", "3")
     monkeypatch.setenv("ENDPOINT_TIMEOUT_SECONDS", "4.5")
-    response = fresh_module.lambda_handler(rest_event(json.dumps(FLIGHT)), FakeContext())
+    response = lambda_handler(rest_event(json.dumps(FLIGHT)), FakeContext())
     assert_valid_proxy_response(response)
     assert response["statusCode"] == 503  # the configured URL refuses: the real client was used
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://delays.example.org"
 
-    handler = fresh_module.container_handler()
-    assert handler.settings == fresh_module.Settings(
+    handler = container_handler()
+    assert isinstance(handler, Handler)
+    assert handler.settings == Settings(
         endpoint_name="delaycast-prod",
         region="us-east-1",
         runtime_url=refused_url,
@@ -50,11 +51,12 @@ def test_lambda_handler_builds_one_handler_from_the_environment(
         max_batch=3,
         read_timeout_seconds=4.5,
     )
-    assert handler.client.meta.config.read_timeout == 4.5
+    client: Any = handler.client  # boto3's client; RuntimeClient names only invoke_endpoint
+    assert client.meta.config.read_timeout == 4.5
     monkeypatch.setenv("MAX_BATCH", "1")  # read once: later changes do not count
-    response = fresh_module.lambda_handler(http_event(json.dumps([FLIGHT] * 4)), FakeContext())
+    response = lambda_handler(http_event(json.dumps([FLIGHT] * 4)), FakeContext())
     assert "the limit is 3" in assert_valid_proxy_response(response)["detail"]
-    assert fresh_module.container_handler() is handler
+    assert container_handler() is handler
 
 
 @pytest.mark.parametrize(
@@ -67,8 +69,8 @@ def test_lambda_handler_builds_one_handler_from_the_environment(
         ("SAGEMAKER_RUNTIME_URL", "127.0.0.1:8080", "SAGEMAKER_RUNTIME_URL must be an http(s) URL"),
     ],
 )
+@pytest.mark.usefixtures("cold_container")
 def test_a_misconfigured_function_answers_500_to_every_call(
-    fresh_module: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     name: str,
@@ -78,7 +80,7 @@ def test_a_misconfigured_function_answers_500_to_every_call(
     monkeypatch.setenv("ENDPOINT_NAME", "delaycast-prod")
     monkeypatch.setenv(name, value)
     for event in (rest_event(json.dumps(FLIGHT)), http_event(None, method="OPTIONS")):
-        response = fresh_module.lambda_handler(event, FakeContext())
+        response = lambda_handler(event, FakeContext())
         body = assert_valid_proxy_response(response)
         assert response["statusCode"] == 500
         assert body["detail"] == f"the service is misconfigured (request id {FakeContext().aws_request_id})"
@@ -87,20 +89,21 @@ def test_a_misconfigured_function_answers_500_to_every_call(
     assert all(line["reason"].startswith(reason) and line["status"] == 500 for line in lines)
 
 
-def test_without_endpoint_name_nothing_is_configured(fresh_module: ModuleType) -> None:
-    response = fresh_module.lambda_handler(http_event(json.dumps(FLIGHT)), None)
+@pytest.mark.usefixtures("cold_container")
+def test_without_endpoint_name_nothing_is_configured() -> None:
+    response = lambda_handler(http_event(json.dumps(FLIGHT)), None)
     assert_valid_proxy_response(response)
     assert response["statusCode"] == 500
-    assert isinstance(fresh_module.container_handler(), fresh_module.Misconfigured)
+    assert isinstance(container_handler(), Misconfigured)
 
 
-def test_settings_defaults(handler_module: ModuleType) -> None:
-    settings = handler_module.Settings.from_env({"ENDPOINT_NAME": "delaycast-prod"})
-    assert settings == handler_module.Settings(endpoint_name="delaycast-prod")
+def test_settings_defaults() -> None:
+    settings = Settings.from_env({"ENDPOINT_NAME": "delaycast-prod"})
+    assert settings == Settings(endpoint_name="delaycast-prod")
     assert (settings.cors_allow_origin, settings.max_batch, settings.read_timeout_seconds) == ("*", 100, 10.0)
     assert (settings.region, settings.runtime_url, settings.connect_timeout_seconds) == (None, None, 2.0)
     with pytest.raises(ConfigError, match="MAX_BATCH"):
-        handler_module.Settings.from_env({"ENDPOINT_NAME": "e", "MAX_BATCH": "2.5"})
+        Settings.from_env({"ENDPOINT_NAME": "e", "MAX_BATCH": "2.5"})
 
 
 def test_one_log_line_per_request_without_the_payload(
@@ -141,7 +144,14 @@ def test_the_request_id_falls_back_to_the_event(make_handler: Callable[..., Any]
 
 @pytest.mark.parametrize(
     ("event", "status"),
-    [(None, 400), ("POST /v1/predict", 400), ({}, 405), ({"version": "2.0", "requestContext": None}, 405)],
+    [
+        (None, 400),
+        ("POST /v1/predict", 400),
+        ({}, 400),
+        ({"version": "2.0", "requestContext": None}, 400),
+        ({"httpMethod": 7}, 400),
+        ({"httpMethod": "GET"}, 405),
+    ],
 )
 def test_a_malformed_event_still_gets_a_proxy_response(
     make_handler: Callable[..., Any], event: Any, status: int
@@ -149,12 +159,3 @@ def test_a_malformed_event_still_gets_a_proxy_response(
     response = make_handler().handle(event, FakeContext())
     assert_valid_proxy_response(response)
     assert response["statusCode"] == status
-
-
-def test_the_handler_loads_without_being_registered_as_a_module() -> None:
-    spec = importlib.util.spec_from_file_location("delaycast_lambda_unregistered", HANDLER_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # as a naive local runner does: no sys.modules entry
-    assert callable(module.lambda_handler)

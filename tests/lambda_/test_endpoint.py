@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from delaycast_api.endpoint import make_client
+from delaycast_api.settings import Settings
 from tests.lambda_.conftest import EventMaker
 from tests.lambda_.support import (
     FLIGHT,
@@ -174,9 +176,9 @@ def test_a_refused_connection_is_503(
     assert "127.0.0.1" not in response["body"]
 
 
-def test_the_client_is_configured_for_a_lambda(handler_module: Any) -> None:
-    settings = handler_module.Settings(endpoint_name="e", region="eu-west-1", read_timeout_seconds=7.0)
-    config = handler_module.make_client(settings).meta.config
+def test_the_client_is_configured_for_a_lambda() -> None:
+    client: Any = make_client(Settings(endpoint_name="e", region="eu-west-1", read_timeout_seconds=7.0))
+    config = client.meta.config
     assert (config.region_name, config.read_timeout, config.connect_timeout) == ("eu-west-1", 7.0, 2.0)
     assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
 

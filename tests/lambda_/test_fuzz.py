@@ -1,8 +1,9 @@
-"""The handler fuzzed with generated API Gateway events, payload 1.0 (REST API) and 2.0 (HTTP API).
+"""The handler fuzzed with generated events of the four shapes it takes: API Gateway payload 1.0 (REST API) and
+2.0 (HTTP API), Lambda function URL, Application Load Balancer (with multi-value headers or without).
 
-Every event gets a valid proxy response and nothing raises. The endpoint is a stand-in that answers
-the container's JSON to any call, so a 5xx is a handler bug (except for an "event" that is no JSON object
-at all: a broken integration, answered 500). The endpoint is called exactly when
+Every event gets a valid response in its source's shape and nothing raises. The endpoint is a stand-in that
+answers the container's JSON to any call, so a 5xx is a handler bug; an event of no shape the function takes
+(a JSON value that is no object, an object without a method) is a 400. The endpoint is called exactly when
 the answer is 200, and only with lines the model server itself accepts: its own CSV codec and record
 validation are the oracle. Where the generator knows the right status (a valid batch, a field known to
 be bad, a body over the limit, another method ...) the answer must be that status.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import logging
@@ -22,7 +24,6 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,9 +32,20 @@ from hypothesis import strategies as st
 
 from delaycast.fields import FIELD_NAMES, FIELDS, REQUIRED_FIELDS
 from delaycast.records import validate_record
+from delaycast_api.handler import Handler
+from delaycast_api.settings import Settings
 from serve.codecs import CsvCodec
 from tests.lambda_.conftest import ENDPOINT
-from tests.lambda_.support import FakeContext, assert_valid_proxy_response, endpoint_answer, http_event, rest_event
+from tests.lambda_.support import (
+    FakeContext,
+    assert_valid_load_balancer_response,
+    assert_valid_proxy_response,
+    endpoint_answer,
+    function_url_event,
+    http_event,
+    load_balancer_event,
+    rest_event,
+)
 
 FUZZ_EXAMPLES = int(os.environ.get("DELAYCAST_FUZZ_EXAMPLES", "3000"))
 MAX_BATCH = 100  # the handler's default MAX_BATCH and body limit, given to it explicitly
@@ -100,11 +112,12 @@ class Body:
 
 @dataclass(frozen=True)
 class Request:
-    """What the handler is given, and the status it must answer when the generator knows it."""
+    """What the handler is given, and the status and response shape it must answer when the generator knows them."""
 
     event: Any
     context: FakeContext | None
     expect: int | None
+    shape: str | None  # PROXY, LOAD_BALANCER or MULTI_VALUE
 
 
 # --- values and flights ----------------------------------------------------------------------------------
@@ -132,6 +145,13 @@ def numbers(low: int, high: int) -> st.SearchStrategy[Any]:
     """Numbers in [low, high] as JSON ints, floats or numeric strings."""
     floats = st.floats(low, high)
     return st.integers(low, high) | floats | floats.map(repr) | st.integers(low, high).map(str)
+
+
+def cell(value: Any) -> str:
+    """A generated valid value as its CSV cell: whole numbers as digits (a whole-number field refuses "1545.0")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
 
 
 BLANKS = st.sampled_from(["", "", " ", "\t"])
@@ -246,7 +266,7 @@ def csv_bodies(draw: st.DrawFn) -> Body:
     """Headerless CSV rows of valid flights, one row mutated: cells missing or extra, a header, a bad or odd
     cell, or a quote that never closes."""
     records = draw(st.lists(VALID_FLIGHTS, min_size=1, max_size=6))
-    rows = [["" if record.get(name) is None else str(record[name]) for name in FIELD_NAMES] for record in records]
+    rows = [[cell(record.get(name)) for name in FIELD_NAMES] for record in records]
     rows = [row[: draw(WIDTHS)] for row in rows]
     mutation = draw(CSV_MUTATIONS)
     row = rows[draw(st.integers(0, len(rows) - 1))]
@@ -297,15 +317,24 @@ EXTRA_HEADERS = st.dictionaries(
     max_size=4,
 )
 CONTENT_TYPE_NAMES = any_case("Content-Type")
-FORMATS = st.sampled_from([rest_event, http_event])
+PROXY, LOAD_BALANCER, MULTI_VALUE = "proxy", "load balancer", "load balancer, multi-value headers"
+FORMATS = st.sampled_from(
+    [
+        (rest_event, PROXY),
+        (http_event, PROXY),
+        (function_url_event, PROXY),
+        (load_balancer_event, LOAD_BALANCER),
+        (functools.partial(load_balancer_event, multi_value=True), MULTI_VALUE),
+    ]
+)
 CONTEXTS = st.sampled_from([FakeContext(), FakeContext(), None])
 UNSUPPORTED = st.sampled_from([False] * 9 + [True])  # a Content-Type other than JSON or CSV
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> Request:
-    """An event API Gateway could send, in either format: any method, header names in any case, extra
-    headers, any Content-Type (or none), the body base64-encoded or not (always when it is not UTF-8)."""
+    """An event any of the four sources could send: any method, header names in any case, extra headers, any
+    Content-Type (or none), the body base64-encoded or not (always when it is not UTF-8)."""
     body, method = draw(BODIES), draw(METHODS)
     if body.media_type == "text/csv":
         media_type: str | None = draw(st.sampled_from(CSV_TYPES))
@@ -317,7 +346,8 @@ def requests(draw: st.DrawFn) -> Request:
     headers = draw(EXTRA_HEADERS)
     if media_type is not None:
         headers[draw(CONTENT_TYPE_NAMES)] = media_type
-    request_event = draw(FORMATS)(None, method=method, headers=headers)
+    build, shape = draw(FORMATS)
+    request_event = build(None, method=method, headers=headers)
     if body.data:
         try:
             text = None if draw(st.booleans()) else body.data.decode("utf-8")
@@ -333,7 +363,7 @@ def requests(draw: st.DrawFn) -> Request:
         expect = 413
     else:
         expect = 415 if unsupported else body.expect
-    return Request(request_event, draw(CONTEXTS), expect)
+    return Request(request_event, draw(CONTEXTS), expect, shape)
 
 
 CORRUPTIONS = st.sampled_from(["remove", "replace", "descend"])
@@ -355,8 +385,8 @@ def corrupt(value: Any, draw: st.DrawFn) -> Any:
 
 @st.composite
 def impossible_requests(draw: st.DrawFn) -> Request:
-    """Events API Gateway never sends: keys missing or of the wrong type, a version it does not have, odd
-    headers, a body marked base64 that is not, or no object at all (a direct invocation can pass anything)."""
+    """Events no source sends: keys missing or of the wrong type, a version it does not have, odd headers, a
+    body marked base64 that is not, or no object at all (a direct invocation can pass anything)."""
     request = draw(requests())
     kind = draw(IMPOSSIBLE)
     broken: Any = request.event
@@ -370,8 +400,8 @@ def impossible_requests(draw: st.DrawFn) -> Request:
     elif kind == "base64":
         broken = {**broken, "isBase64Encoded": True, "body": draw(st.text())}
     else:  # not an event at all: only a direct invocation can send it, and it gets a 400 naming what is wrong
-        return replace(request, event=draw(NOT_OBJECTS), expect=400)
-    return replace(request, event=broken, expect=None)
+        return replace(request, event=draw(NOT_OBJECTS), expect=400, shape=PROXY)
+    return replace(request, event=broken, expect=None, shape=None)
 
 
 # --- the endpoint stand-in and the properties ------------------------------------------------------------
@@ -398,10 +428,10 @@ def assert_model_server_accepts(call: dict[str, Any]) -> int:
     body = call["Body"]
     assert isinstance(body, bytes)
     assert body.endswith(b"\n")
-    table = CsvCodec().decode(body, "utf-8")  # raises InvalidInput when the container would answer 400
+    table = CsvCodec().decode(body, "")  # raises InvalidInput when the container would answer 400
     assert len(table) == body.count(b"\n")
     for index in range(len(table)):
-        validate_record(table.record(index), index)  # raises RowError likewise
+        validate_record(table.record(index), index)  # raises RecordError likewise
     return len(table)
 
 
@@ -416,15 +446,14 @@ def quiet_handler_log() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def answer(handler_module: ModuleType, quiet_handler_log: None) -> Callable[[Request], None]:
+def answer(quiet_handler_log: None) -> Callable[[Request], None]:
     """Send one generated request to a fresh Handler and check every property of the answer."""
 
     def check(request: Request) -> None:
         endpoint = EndpointStandIn()
-        config = handler_module.Settings(endpoint_name=ENDPOINT, max_batch=MAX_BATCH, max_body_bytes=MAX_BODY)
-        handler = handler_module.Handler(config, endpoint)
+        handler = Handler(Settings(endpoint_name=ENDPOINT, max_batch=MAX_BATCH, max_body_bytes=MAX_BODY), endpoint)
         response = handler.handle(request.event, request.context)
-        document = assert_valid_proxy_response(response)
+        document = assert_valid_response(response, request.shape)
         status = response["statusCode"]
         event(f"status {status}")
         note(f"response: {response}")
@@ -441,13 +470,22 @@ def answer(handler_module: ModuleType, quiet_handler_log: None) -> Callable[[Req
     return check
 
 
+def assert_valid_response(response: Any, shape: str | None) -> Any:
+    """Check the response contract of `shape` (when None: of the shape the response has); its parsed body."""
+    if shape is None and isinstance(response, dict) and "statusDescription" in response:
+        shape = MULTI_VALUE if "multiValueHeaders" in response else LOAD_BALANCER
+    if shape in (LOAD_BALANCER, MULTI_VALUE):
+        return assert_valid_load_balancer_response(response, multi_value=shape == MULTI_VALUE)
+    return assert_valid_proxy_response(response)
+
+
 @FUZZ
 @given(request=requests())
-def test_every_api_gateway_request_gets_a_proxy_response(answer: Callable[[Request], None], request: Request) -> None:
+def test_every_http_request_gets_a_response_in_its_shape(answer: Callable[[Request], None], request: Request) -> None:
     answer(request)
 
 
 @FUZZ
 @given(request=impossible_requests())
-def test_events_api_gateway_never_sends_still_get_one(answer: Callable[[Request], None], request: Request) -> None:
+def test_events_no_source_sends_still_get_one(answer: Callable[[Request], None], request: Request) -> None:
     answer(request)

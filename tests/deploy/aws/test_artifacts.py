@@ -48,19 +48,22 @@ def test_a_directory_without_a_model_is_refused(tmp_path: Path) -> None:
 
 def test_lambda_zip_imports_with_nothing_but_itself_and_boto3(tmp_path: Path) -> None:
     # Lambda never runs our code in moto: this imports the zip's handler in a fresh interpreter that
-    # cannot see the repository, as the python3.11 runtime would (whose boto3 stands in for the venv's).
+    # cannot see the repository, as the python3.11 runtime would (whose boto3 stands in for the venv's),
+    # and checks that nothing beyond the standard library and boto3 was imported.
     package = package_lambda(tmp_path)
     with zipfile.ZipFile(package.path) as archive:
         assert sorted(archive.namelist()) == sorted(package.files)
         archive.extractall(tmp_path / "task")
     task = tmp_path / "task"
     check = (
-        f"import sys; sys.path.insert(0, {str(task)!r}); import handler, delaycast; "
-        "print(delaycast.__file__, callable(handler.lambda_handler))"
+        f"import sys; sys.path.insert(0, {str(task)!r}); import delaycast, delaycast_api.handler as handler; "
+        "print(delaycast.__file__, callable(handler.lambda_handler), "
+        "*sorted({name.split('.')[0] for name in sys.modules} & {'pandas', 'numpy', 'orjson', 'serve', 'train'}))"
     )
     done = subprocess.run([sys.executable, "-I", "-c", check], cwd=task, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(task / "delaycast" / "__init__.py"), "True"]
+    assert {"delaycast/records.py", "delaycast_api/handler.py"} <= set(package.files)
 
 
 def test_lambda_zip_is_byte_for_byte_reproducible(tmp_path: Path) -> None:

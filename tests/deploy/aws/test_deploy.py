@@ -82,7 +82,7 @@ def test_deploy_creates_every_resource_wired_together(cli: Cli, aws: Aws, pusher
     settings = function["Configuration"]
     assert (settings["Runtime"], settings["Handler"], settings["Timeout"]) == (
         "python3.11",
-        "handler.lambda_handler",
+        "delaycast_api.handler.lambda_handler",
         25,
     )
     assert settings["Environment"]["Variables"]["ENDPOINT_NAME"] == "delaycast"

@@ -1,0 +1,60 @@
+"""What the function reads from its environment, once per container."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Self, TypeVar
+from urllib.parse import urlsplit
+
+from delaycast.errors import ConfigError
+
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+Number = TypeVar("Number", int, float)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The endpoint to call, how long to wait for it, and the limits and CORS origin of the API."""
+
+    endpoint_name: str
+    region: str | None = None
+    runtime_url: str | None = None
+    cors_allow_origin: str = "*"
+    max_batch: int = 100
+    read_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 2.0
+    max_body_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        """Settings from ENDPOINT_NAME (required), AWS_REGION, SAGEMAKER_RUNTIME_URL, CORS_ALLOW_ORIGIN,
+        MAX_BATCH and ENDPOINT_TIMEOUT_SECONDS; ConfigError names the bad variable."""
+        endpoint = env.get("ENDPOINT_NAME", "").strip()
+        if not ENDPOINT_NAME_PATTERN.fullmatch(endpoint):
+            raise ConfigError(f"ENDPOINT_NAME must name the SageMaker endpoint to call, got {endpoint!r}")
+        url = env.get("SAGEMAKER_RUNTIME_URL") or None
+        if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+            raise ConfigError(f"SAGEMAKER_RUNTIME_URL must be an http(s) URL, got {url!r}")
+        return cls(
+            endpoint_name=endpoint,
+            region=env.get("AWS_REGION") or None,
+            runtime_url=url,
+            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN") or cls.cors_allow_origin,
+            max_batch=_env_number(env, "MAX_BATCH", cls.max_batch, 1, 10_000),
+            read_timeout_seconds=_env_number(env, "ENDPOINT_TIMEOUT_SECONDS", cls.read_timeout_seconds, 0.1, 120.0),
+        )
+
+
+def _env_number(env: Mapping[str, str], name: str, default: Number, low: Number, high: Number) -> Number:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = type(default)(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from {low} to {high}, got {text!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low} to {high}, got {text!r}")
+    return value

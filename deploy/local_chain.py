@@ -1,6 +1,6 @@
 """The whole prediction chain on one machine, every hop real, all on 127.0.0.1:
 
-    curl -> local API (API Gateway event) -> lambda/handler.py -> boto3 sagemaker-runtime
+    curl -> local API (API Gateway event) -> the Lambda handler (delaycast_api) -> boto3 sagemaker-runtime
          -> local InvokeEndpoint -> model server (the container, or `python -m serve`) -> model
 
     python -m deploy.local_chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]

@@ -10,7 +10,7 @@ correcting what differs (so a second run changes nothing):
 - the SageMaker model, endpoint config (serverless or instances with target
   tracking auto scaling) and endpoint; a new model version makes a new endpoint
   config and UpdateEndpoint moves the endpoint to it;
-- the Lambda (lambda/handler.py) with a least-privilege role and its log group;
+- the Lambda (lambda/delaycast_api) with a least-privilege role and its log group;
 - an API Gateway HTTP API, POST /predict, CORS, a throttled stage.
 
 Everything is tagged project=delaycast and delaycast:stack=<stack>; `teardown`

@@ -6,11 +6,13 @@ distinct value of a column and spreads the results over the rows, so it accepts,
 types and refuses exactly as `delaycast.records.validate_record` does record by
 record, with the same message for the first bad record (a property test holds
 the two together). Batches repeat their values: a 100k-row column holds at
-most a few thousand distinct ones.
+most a few thousand distinct ones. `checked_frame` is the same check keeping
+the records that pass, with every refused one and its reason (`Refusals`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,28 +26,94 @@ from delaycast.records import RecordError
 _HASHABLE_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
 
 
+Problem = tuple[str | None, str]  # the field (None: the whole record) and the reason
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Which records of a batch are refused and why: each record's problem, an index into `reasons` (-1: none).
+
+    One array over the records, so that a body of a million bad lines costs megabytes, not a dict entry each.
+    Every reason listed is some record's.
+    """
+
+    problems: np.ndarray  # intp, one per record in input order
+    reasons: tuple[Problem, ...]
+
+    @classmethod
+    def none(cls, length: int) -> Refusals:
+        """No record of `length` refused."""
+        return cls(np.full(length, -1, dtype=np.intp), ())
+
+    @property
+    def count(self) -> int:
+        """How many records are refused."""
+        return 0 if not self.reasons else int(np.count_nonzero(self.problems >= 0))
+
+    def errors(self, limit: int) -> list[RecordError]:
+        """The first `limit` refused records as errors, in input order (numbered from 0)."""
+        rows = np.flatnonzero(self.problems >= 0)[:limit]
+        return [RecordError(row, *self.reasons[self.problems[row]]) for row in rows.tolist()]
+
+    def then(self, inner: Refusals) -> Refusals:
+        """These refusals, then `inner`'s over the records these accept (`inner` has one problem per accepted)."""
+        if not inner.reasons:
+            return self
+        problems = self.problems.copy()
+        problems[problems < 0] = np.where(inner.problems >= 0, inner.problems + len(self.reasons), -1)
+        return Refusals(problems, self.reasons + inner.reasons)
+
+
+class Refuser:
+    """Refusals made record by record, each distinct problem listed once."""
+
+    def __init__(self, length: int) -> None:
+        self.problems = np.full(length, -1, dtype=np.intp)
+        self.reasons: dict[Problem, int] = {}
+
+    def refuse(self, index: int, field: str | None, reason: str) -> None:
+        """Refuse record `index`."""
+        self.problems[index] = self.reasons.setdefault((field, reason), len(self.reasons))
+
+    def done(self) -> Refusals:
+        """The refusals made."""
+        return Refusals(self.problems, tuple(self.reasons))
+
+
 def coerce_frame(raw: pd.DataFrame) -> pd.DataFrame:
     """Validate and type a frame of canonical fields (texts, JSON scalars, numbers or dates), rows numbered from 0.
 
     Fields not in the frame are absent; other columns are dropped. Raises RecordError for the first bad record
     (in row order, then field order), as `validate_record` would.
     """
+    frame, refusals = checked_frame(raw)
+    if refusals.reasons:
+        raise refusals.errors(1)[0]
+    return frame
+
+
+def checked_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, Refusals]:
+    """The typed frame of the records that pass (their index labels kept), and every refused record's problem:
+    its first bad field in field order, as `validate_record` names it."""
     parsed = [_parse_column(raw[spec.name] if spec.name in raw.columns else None, spec, len(raw)) for spec in FIELDS]
-    failures = [(failure[0], position, failure[1]) for position, (_, failure) in enumerate(parsed) if failure]
-    if failures:
-        row, position, reason = min(failures)
-        raise RecordError(row, FIELDS[position].name, reason)
-    return pd.DataFrame(
-        {spec.name: _typed_column(spec, *typed) for spec, (typed, _) in zip(FIELDS, parsed, strict=True)},
-        index=raw.index,
-    )
+    problems = np.full(len(raw), -1, dtype=np.intp)
+    reasons: list[Problem] = []
+    for spec, (codes, typed, bad) in zip(FIELDS, parsed, strict=True):
+        if bad:
+            lookup = np.full(len(typed) + 1, -1, dtype=np.intp)  # the last entry: code -1, absent
+            for code, reason in bad.items():
+                lookup[code] = len(reasons)
+                reasons.append((spec.name, reason))
+            problems = np.where(problems < 0, lookup[codes], problems)
+    kept = problems < 0 if reasons else slice(None)
+    typed_columns = zip(FIELDS, parsed, strict=True)
+    columns = {spec.name: _typed_column(spec, codes[kept], typed) for spec, (codes, typed, _) in typed_columns}
+    return pd.DataFrame(columns, index=raw.index[kept]), Refusals(problems, tuple(reasons))
 
 
-Parsed = tuple[np.ndarray, list[Value]]  # each row's code into the typed distinct values (-1: absent)
-
-
-def _parse_column(values: pd.Series | None, spec: Field, length: int) -> tuple[Parsed, tuple[int, str] | None]:
-    """Codes and typed distinct values of a column, and its first bad row with the reason (or None)."""
+def _parse_column(values: pd.Series | None, spec: Field, length: int) -> tuple[np.ndarray, list[Value], dict[int, str]]:
+    """Each row's code into the typed distinct values (-1: absent), those values, and the reason of each bad
+    code (only codes that some row has)."""
     if values is None:
         codes, uniques = np.full(length, -1, dtype=np.intp), []
     elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in _HASHABLE_KINDS:
@@ -61,12 +129,9 @@ def _parse_column(values: pd.Series | None, spec: Field, length: int) -> tuple[P
         except BadValue as error:
             bad[code] = error.reason
             typed.append(None)
-    if spec.required:
+    if spec.required and length and (codes < 0).any():
         bad[-1] = "a value is required"
-    if not bad:
-        return (codes, typed), None
-    rows = np.flatnonzero(np.isin(codes, list(bad)))
-    return (codes, typed), ((int(rows[0]), bad[int(codes[rows[0]])]) if len(rows) else None)
+    return codes, typed, bad
 
 
 def _python_values(distinct: Any) -> list[object]:

@@ -37,6 +37,7 @@ log = logging.getLogger("delaycast.serve")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 MODEL_VERSION = "X-Delaycast-Model-Version"
+BAD_RECORDS = "X-Delaycast-Bad-Records"  # how many records an answer holds as refused (DELAYCAST_BAD_RECORDS=report)
 REQUEST_ID = "X-Request-Id"
 CUSTOM_ATTRIBUTES_LIMIT = 1024
 # The same headers as WSGI environ keys, read without building a Headers view per lookup.
@@ -63,6 +64,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     assert default_answer is not None  # ServerSettings checks it
     # Clients repeat a few Accept headers: each is ranked once.
     answer_codec = lru_cache(maxsize=256)(partial(response_codec, default=default_answer))
+    report = settings.report_bad_records
 
     @app.get("/ping")
     def ping() -> Response:
@@ -83,10 +85,16 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         codec, charset = request_codec(environ.get("CONTENT_TYPE"))
         body = read_body(environ, settings.max_payload_bytes)
         record = codec.decode_record(body, charset)
-        predictions = runtime.predict(codec.decode(body, charset)) if record is None else runtime.predict_record(record)
-        environ[RECORDS_KEY] = len(predictions.probabilities)
+        if record is None:
+            predictions = runtime.predict(codec.decode(body, charset), keep_refused=report)
+        else:
+            predictions = runtime.predict_record(record)
+        environ[RECORDS_KEY] = predictions.records
         response = Response(answer.encode(predictions), content_type=CONTENT_TYPES[answer.media_type])
         response.headers.add(MODEL_VERSION, predictions.model_version)  # cheaper than Response(headers=[...])
+        if report:
+            refused = predictions.refused
+            response.headers.add(BAD_RECORDS, "0" if refused is None else str(refused.count))
         return response
 
     @app.errorhandler(DelaycastError)

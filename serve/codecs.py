@@ -5,6 +5,12 @@ of raw strings or JSON scalars, and which column holds which field), and
 `Predictions` back into bytes (both in `serve.payloads`). Media types and Accept
 headers are parsed by werkzeug. For the commonest body, one
 plainly written record, `decode_record` gives the validated record directly.
+
+Every line of a body is a record (a CSV header aside) and keeps its position: a
+line the codec cannot read (a blank one, one of the wrong width, JSON that does
+not parse) is refused with its reason in the table (`RawTable.refused`), so that
+an answer can hold one line per line sent. The final line end ends the last
+record; it starts none.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import orjson
@@ -25,7 +31,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_options_header
 
 from delaycast.errors import InvalidInput
-from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS, BadValue
+from delaycast.fields import BLANKS, FIELD_NAMES, REQUIRED_FIELDS, BadValue
 from delaycast.records import (
     Record,
     RecordError,
@@ -36,43 +42,86 @@ from delaycast.records import (
     plain_json_record,
     record_values,
 )
+from delaycast.schema import Problem, Refusals, Refuser
 from serve.errors import NotAcceptable, UnsupportedMediaType
-from serve.payloads import Predictions, RawTable
+from serve.payloads import Column, Predictions, RawTable
 
 DELAY, NO_DELAY = "delay", "no delay"
 BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
 CACHED_NAMES_CHARS = 1024  # column names up to this total length have their field positions cached
 PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
+BLANK_LINE = "a blank line"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+Row = TypeVar("Row")
 
 
-def encoded_records(predictions: Predictions, delay_head: bytes, no_delay_head: bytes, tail: bytes) -> bytes:
-    """Each record as its label's head, its probability and `tail`, all concatenated.
+def encoded_records(
+    predictions: Predictions, delay_head: bytes, no_delay_head: bytes, tail: bytes, refused: Callable[[str], bytes]
+) -> bytes:
+    """Each record as its label's head, its probability and `tail`, all concatenated; a refused record as
+    `refused` of its problem (`refusal_text`), in its place.
 
     One orjson call writes every probability (the shortest text that reads back to the same
     float); nothing is formatted per record.
     """
     probabilities, threshold = predictions.probabilities, predictions.threshold
+    if predictions.refused is not None:
+        parts = _record_parts(probabilities, threshold, delay_head, no_delay_head, tail)
+        return b"".join(_with_refusals(parts, predictions.refused, refused))
     if len(probabilities) == 1:  # most requests: no arrays to build
         probability = float(probabilities[0])
         head = delay_head if probability >= threshold else no_delay_head
         return head + number_text(probability) + tail
+    return b"".join(_record_parts(probabilities, threshold, delay_head, no_delay_head, tail))
+
+
+def _record_parts(
+    probabilities: np.ndarray | tuple[float], threshold: float, delay_head: bytes, no_delay_head: bytes, tail: bytes
+) -> list[bytes]:
+    """Three parts per record: its label's head, its probability, `tail`."""
     if not len(probabilities):
-        return b""
+        return []
     array = np.ascontiguousarray(probabilities, dtype="float64")
     texts = orjson.dumps(array, option=_NUMPY)[1:-1]
     delayed = (array >= threshold).tolist()
     parts = [tail] * (3 * len(delayed))
     parts[0::3] = [delay_head if is_delayed else no_delay_head for is_delayed in delayed]
     parts[1::3] = texts.split(b",")
-    return b"".join(parts)
+    return parts
+
+
+def _with_refusals(parts: list[bytes], refusals: Refusals, refused: Callable[[str], bytes]) -> list[bytes]:
+    """The scored records' parts (three each) with each refused record's line in its place."""
+    lines = [refused(refusal_text(problem)) for problem in refusals.reasons]
+    out: list[bytes] = []
+    scored = previous = 0
+    for row in np.flatnonzero(refusals.problems >= 0).tolist():
+        run = row - previous  # the scored records before this refused one
+        out += parts[3 * scored : 3 * (scored + run)]
+        out.append(lines[refusals.problems[row]])
+        scored, previous = scored + run, row + 1
+    out += parts[3 * scored :]
+    return out
+
+
+def refusal_text(problem: Problem) -> str:
+    """What a refused record's answer says: `field NAME: reason`, or the reason for the record as a whole."""
+    field, reason = problem
+    return reason if field is None else f"field {field}: {reason}"
 
 
 def json_records(predictions: Predictions, separator: bytes) -> bytes:
-    """Every record as a JSON object, each followed by `separator`."""
+    """Every record as a JSON object, each followed by `separator`; a refused one as `{"error", "detail"}`."""
     head = b'{"prediction":"%s","probability":'
     tail = b',"threshold":' + number_text(predictions.threshold) + b"}" + separator
-    return encoded_records(predictions, head % DELAY.encode(), head % NO_DELAY.encode(), tail)
+    error = b'{"error":%s,"detail":' % orjson.dumps(InvalidInput.title)
+    return encoded_records(
+        predictions,
+        head % DELAY.encode(),
+        head % NO_DELAY.encode(),
+        tail,
+        lambda text: error + orjson.dumps(text) + b"}" + separator,
+    )
 
 
 def number_text(value: float) -> bytes:
@@ -138,6 +187,19 @@ def split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def body_lines(text: str) -> list[str]:
+    """The lines of a body (`split_lines`): a final line end ends the last line and starts none."""
+    lines = split_lines(text)
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def has_blank_line(text: str) -> bool:
+    """Whether some line of the body is empty (not counting what follows its final line end)."""
+    return text[:1] in ("\n", "\r") or "\n\n" in text or "\r\r" in text or "\n\r" in text
+
+
 def header_positions(names: Sequence[str]) -> dict[str, int]:
     """Which column of a CSV header holds each field (`field_positions`); cached for short headers."""
     key = tuple(names)
@@ -151,11 +213,21 @@ def header_positions(names: Sequence[str]) -> dict[str, int]:
 _cached_positions = lru_cache(maxsize=256)(field_positions)
 
 
-def table_from_rows(names: Sequence[str], rows: list[list[Any]]) -> RawTable:
-    """Rows (padded with "" to the width of `names`) under the given names."""
+def table_from_rows(header: Sequence[str] | None, rows: list[list[Any]], blank: str | None) -> RawTable:
+    """Rows under the header, else in FIELDS order (padded with "" to the widest); rows whose width does not fit
+    are refused (`width_refusals`), an empty one for `blank` if given."""
+    refused = width_refusals([len(row) for row in rows], header, blank)
+    if refused.reasons:
+        rows = [row for row, problem in zip(rows, refused.problems.tolist(), strict=True) if problem < 0]
+    names = header if header is not None else FIELD_NAMES[: max(map(len, rows), default=len(REQUIRED_FIELDS))]
     width = len(names)
     padded = [row if len(row) == width else row + [""] * (width - len(row)) for row in rows]
-    return RawTable(header_positions(names), [list(column) for column in zip(*padded, strict=True)], len(rows))
+    return RawTable(header_positions(names), columns_of(padded, width), len(rows), refused)
+
+
+def columns_of(rows: list[list[Any]], width: int) -> list[Column]:
+    """The columns of rows of `width` cells each."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def is_header(cells: Sequence[str]) -> bool:
@@ -163,18 +235,28 @@ def is_header(cells: Sequence[str]) -> bool:
     return any(canonical_name(cell) is not None for cell in cells)
 
 
-def column_names(header: Sequence[str] | None, widths: Sequence[int]) -> Sequence[str]:
-    """The header, or the manifest's field order; refuses rows whose width does not fit."""
-    if not widths:
-        raise InvalidInput("the CSV has a header but no data rows")
+def width_refusals(widths: Sequence[int], header: Sequence[str] | None, blank: str | None) -> Refusals:
+    """The rows whose number of cells does not fit: other than the header's, or without one outside
+    `check_width`'s range; a row of no cells is refused for `blank` when given."""
+    distinct, inverse = np.unique(np.asarray(widths, dtype=np.intp), return_inverse=True)
+    lookup = np.full(len(distinct), -1, dtype=np.intp)
+    reasons: list[Problem] = []
+    for code, width in enumerate(distinct.tolist()):
+        reason = blank if width == 0 and blank is not None else _width_problem(width, header)
+        if reason is not None:
+            lookup[code] = len(reasons)
+            reasons.append((None, reason))
+    return Refusals(lookup[inverse.reshape(-1)], tuple(reasons))
+
+
+def _width_problem(width: int, header: Sequence[str] | None) -> str | None:
     if header is not None:
-        for index, width in enumerate(widths):
-            if width != len(header):
-                raise RecordError(index, None, f"{width} fields, but the header has {len(header)}")
-        return header
-    for index, width in enumerate(widths):
-        check_width(width, index)
-    return FIELD_NAMES[: max(widths)]
+        return None if width == len(header) else f"{width} fields, but the header has {len(header)}"
+    try:
+        check_width(width, 0)
+    except RecordError as error:
+        return error.reason
+    return None
 
 
 class CsvCodec:
@@ -196,16 +278,13 @@ class CsvCodec:
             return self._bulk(text)
         if quoted:
             try:
-                rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+                rows = list(csv.reader(io.StringIO(text, newline="")))  # a blank line is a row of no cells
             except csv.Error as error:  # a field over csv.field_size_limit() (128 KiB)
                 raise InvalidInput(f"the body is not valid CSV: {error}") from None
         else:  # without quotes, the csv module's rows are exactly the comma-split lines
-            rows = [line.split(",") for line in split_lines(text) if line]
-        if not rows:
-            raise InvalidInput("the body holds no CSV rows")
-        header = rows[0] if is_header(rows[0]) else None
-        data = rows[1:] if header is not None else rows
-        return table_from_rows(column_names(header, [len(row) for row in data]), data)
+            rows = [line_cells(line) for line in body_lines(text)]
+        header, data = _split_header(rows, list)
+        return table_from_rows(header, data, BLANK_LINE)
 
     @classmethod
     def _bulk(cls, text: str) -> RawTable:
@@ -216,12 +295,12 @@ class CsvCodec:
         """Rows as wide as the first line, read by pandas in one pass; None unless that is certain.
 
         pandas refuses a row longer than the first (or turns the extra cells into an index), and a shorter
-        row shows in the total comma count. pandas skips lines of blanks, which must be refused: text
-        with blanks takes the line-by-line path.
+        row shows in the total comma count. pandas skips blank lines and lines of blanks, which are records
+        to refuse: such text takes the line-by-line path.
         """
-        if any(blank in text for blank in " \t\f\v"):
+        if any(blank in text for blank in " \t\f\v") or has_blank_line(text):
             return None
-        first = split_lines(text.lstrip("\r\n")[:BULK_CSV_CHARS])[0].split(",")
+        first = split_lines(text[:BULK_CSV_CHARS])[0].split(",")
         header = first if is_header(first) else None
         width = len(first)
         if header is None and not len(REQUIRED_FIELDS) <= width <= len(FIELD_NAMES):
@@ -236,25 +315,51 @@ class CsvCodec:
         lines = len(frame) + (header is not None)
         if frame.empty or not isinstance(frame.index, pd.RangeIndex) or data.count(b",") != lines * (width - 1):
             return None
-        return RawTable(positions, [frame[i].to_numpy() for i in range(width)], len(frame))
+        return RawTable(positions, [frame[i].to_numpy() for i in range(width)], len(frame), Refusals.none(len(frame)))
 
     @staticmethod
     def _checked_bulk(text: str) -> RawTable:
-        """Every line's field count checked first, so that a bad row is named; then pandas reads the rows."""
-        lines = [line for line in split_lines(text) if line]
-        if not lines:
-            raise InvalidInput("the body holds no CSV rows")
-        first = lines[0].split(",")
-        header = first if is_header(first) else None
-        data = lines[1:] if header is not None else lines
-        names = column_names(header, [line.count(",") + 1 for line in data])
+        """Every line's field count checked first, so that each bad row is refused in place; then pandas reads
+        the rows that fit."""
+        lines = body_lines(text)
+        header, data = _split_header(lines, line_cells)
+        refused = width_refusals([line.count(",") + 1 if line else 0 for line in data], header, BLANK_LINE)
+        if refused.reasons:
+            data = [line for line, problem in zip(data, refused.problems.tolist(), strict=True) if problem < 0]
+            text = "\n".join([*lines[:1], *data] if header is not None else data)
+        widths = (line.count(",") + 1 for line in data)
+        names = header if header is not None else FIELD_NAMES[: max(widths, default=len(REQUIRED_FIELDS))]
         positions = header_positions(names)
+        if not data:
+            return RawTable(positions, columns_of([], len(names)), 0, refused)
         frame = _read_cells(text.encode(), header is not None, len(names))
-        return RawTable(positions, [frame[i].to_numpy() for i in range(len(names))], len(frame))
+        return RawTable(positions, [frame[i].to_numpy() for i in range(len(names))], len(frame), refused)
 
     def encode(self, predictions: Predictions) -> bytes:
+        """`label,probability,threshold` per record; `error,"<what is wrong>"` per refused one."""
         tail = b"," + number_text(predictions.threshold) + b"\n"
-        return encoded_records(predictions, DELAY.encode() + b",", NO_DELAY.encode() + b",", tail)
+        return encoded_records(predictions, DELAY.encode() + b",", NO_DELAY.encode() + b",", tail, _csv_refusal)
+
+
+def _csv_refusal(text: str) -> bytes:
+    return b'error,"' + text.replace('"', '""').encode() + b'"\n'
+
+
+def line_cells(line: str) -> list[str]:
+    """The cells of an unquoted CSV line; none for an empty line, as the csv module reads it."""
+    return line.split(",") if line else []
+
+
+def _split_header(rows: list[Row], cells: Callable[[Row], list[str]]) -> tuple[list[str] | None, list[Row]]:
+    """The header (a first row naming a field) and the data rows; InvalidInput when there is nothing to read."""
+    if not rows:
+        raise InvalidInput("the body holds no CSV rows")
+    first = cells(rows[0])
+    header = first if is_header(first) else None
+    data = rows[1:] if header is not None else rows
+    if header is not None and not data:
+        raise InvalidInput("the CSV has a header but no data rows")
+    return header, data
 
 
 def _read_cells(data: bytes, has_header: bool, width: int) -> pd.DataFrame:
@@ -295,6 +400,8 @@ class JsonCodec:
         if isinstance(document, dict) and "instances" in document:
             document = document["instances"]
         records = document if isinstance(document, list) else [document]
+        if not records:
+            raise InvalidInput("no records to score")
         return table_from_records(records)
 
     def encode(self, predictions: Predictions) -> bytes:
@@ -311,35 +418,60 @@ class JsonLinesCodec:
         return None
 
     def decode(self, body: bytes, charset: str) -> RawTable:
-        lines = [line for line in split_lines(decode_text(body, charset)) if line.strip()]
-        return table_from_records([load_json(line, f"line {n}") for n, line in enumerate(lines, start=1)])
+        """One record per line; a blank line, or one that is not JSON, is refused in its place."""
+        lines = body_lines(decode_text(body, charset))
+        if not lines:
+            raise InvalidInput("no records to score")
+        refusals = Refuser(len(lines))
+        documents = []
+        for index, line in enumerate(lines):
+            if not line.strip(BLANKS):
+                refusals.refuse(index, None, BLANK_LINE)
+                continue
+            document, problem = parse_json(line)
+            if problem is None:
+                documents.append(document)
+            else:
+                refusals.refuse(index, None, f"the line {problem}")
+        table = table_from_records(documents)
+        return RawTable(table.positions, table.columns, table.length, refusals.done().then(table.refused))
 
     def encode(self, predictions: Predictions) -> bytes:
         return json_records(predictions, b"\n")
 
 
 def load_json(text: str, where: str) -> Any:
-    """Parse JSON; syntax errors and absurd nesting are the caller's mistake."""
+    """Parse JSON; syntax errors and absurd nesting are the caller's mistake (`parse_json`)."""
+    document, problem = parse_json(text)
+    if problem is not None:
+        raise InvalidInput(f"{where} {problem}")
+    return document
+
+
+def parse_json(text: str) -> tuple[Any, str | None]:
+    """A JSON document, or what is wrong with the text ("is not valid JSON: ...", "is nested too deeply"...)."""
     try:
-        return json.loads(text)
+        return json.loads(text), None
     except json.JSONDecodeError as error:
-        raise InvalidInput(
-            f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+        return None, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
     except RecursionError:
-        raise InvalidInput(f"{where} is nested too deeply") from None
+        return None, "is nested too deeply"
     except ValueError:  # an integer longer than sys.get_int_max_str_digits()
-        raise InvalidInput(f"{where} holds a number with more than {sys.get_int_max_str_digits()} digits") from None
+        return None, f"holds a number with more than {sys.get_int_max_str_digits()} digits"
 
 
 def table_from_records(records: list[Any]) -> RawTable:
-    """Rows from JSON records: objects keyed by field names, or positional lists."""
-    if not records:
-        raise InvalidInput("no records to score")
-    if all(isinstance(r, list) for r in records):
-        return table_from_rows(column_names(None, [len(r) for r in records]), records)
-    rows = [record_values(record, index) for index, record in enumerate(records)]
-    return RawTable(_ALL_FIELDS, [list(column) for column in zip(*rows, strict=True)], len(rows))
+    """Rows from JSON records: objects keyed by field names, or positional lists; any other is refused."""
+    if records and all(isinstance(r, list) for r in records):
+        return table_from_rows(None, records, blank=None)
+    refusals = Refuser(len(records))
+    rows = []
+    for index, record in enumerate(records):
+        try:
+            rows.append(record_values(record, index))
+        except RecordError as error:
+            refusals.refuse(index, error.field, error.reason)
+    return RawTable(_ALL_FIELDS, columns_of(rows, len(FIELD_NAMES)), len(rows), refusals.done())
 
 
 _ALL_FIELDS = {name: position for position, name in enumerate(FIELD_NAMES)}

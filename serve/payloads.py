@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from delaycast.fields import FIELD_NAMES
+from delaycast.schema import Refusals
 
 Column = Sequence[Any] | np.ndarray
 
@@ -25,6 +26,12 @@ class Predictions:
     probabilities: np.ndarray | tuple[float]  # a tuple for one record scored alone: no NumPy on that path
     threshold: float
     model_version: str
+    refused: Refusals | None = None  # the records kept in the answer as refused (DELAYCAST_BAD_RECORDS=report)
+
+    @property
+    def records(self) -> int:
+        """How many records the answer holds, scored or refused."""
+        return len(self.probabilities) + (0 if self.refused is None else self.refused.count)
 
 
 @dataclass(frozen=True)
@@ -32,12 +39,14 @@ class RawTable:
     """Decoded values by column, and which column holds which canonical field; values are unchecked.
 
     A column is a list of raw values (strings, JSON scalars), or an array of the cells' texts from pandas'
-    C reader.
+    C reader. It holds the records the codec could read; `refused` spans every record of the body, those it
+    could not read (a blank line, a row of the wrong width...) with their reasons.
     """
 
     positions: dict[str, int]
     columns: list[Column]
     length: int
+    refused: Refusals
 
     def __len__(self) -> int:
         return self.length

@@ -21,8 +21,9 @@ import pandas as pd
 from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
 from delaycast.compiled import CompiledPipeline, CompileError
 from delaycast.fields import FIELD_NAMES
-from delaycast.records import Record, validate_record
-from delaycast.schema import coerce_frame
+from delaycast.records import Record, RecordError, validate_record
+from delaycast.schema import Refusals, Refuser, checked_frame, coerce_frame
+from serve.errors import BadRecords
 from serve.payloads import Predictions, RawTable
 
 if TYPE_CHECKING:
@@ -79,16 +80,21 @@ class ModelRuntime:
         """Whether requests are scored by the compiled pipeline."""
         return self.compiled is not None
 
-    def predict(self, table: RawTable) -> Predictions:
-        """Validate raw fields (RecordError names the first bad record, from 0) and score each record."""
-        if self.compiled is None:
-            assert self.estimator is not None  # one of the two, by construction
-            probabilities = self.estimator.predict_proba(coerce_frame(table.frame()))[:, 1]
-        elif len(table) <= COMPILED_MAX_RECORDS:
-            probabilities = self._compiled(table, self.compiled)
+    def predict(self, table: RawTable, keep_refused: bool = False) -> Predictions:
+        """Validate raw fields and score the records that pass.
+
+        Refused records (the codec's, then the validator's) are a BadRecords error naming them from 0 in input
+        order, or with `keep_refused` (DELAYCAST_BAD_RECORDS=report) kept in the answer in their places.
+        """
+        if self.compiled is not None and len(table) <= COMPILED_MAX_RECORDS:
+            records, checked = _validated(table)
+            refused = _kept(table.refused.then(checked), keep_refused)
+            probabilities = np.array([self.compiled.probability(record) for record in records], dtype="float64")
         else:
-            probabilities = self.compiled.batch_probabilities(coerce_frame(table.frame()))
-        return Predictions(probabilities, self.threshold, self.version)
+            frame, checked = checked_frame(table.frame())
+            refused = _kept(table.refused.then(checked), keep_refused)
+            probabilities = self._batch(frame)
+        return Predictions(probabilities, self.threshold, self.version, refused)
 
     def predict_record(self, record: Record) -> Predictions:
         """The delay probability of one validated record (FIELDS order)."""
@@ -100,10 +106,35 @@ class ModelRuntime:
             probability = self.compiled.probability(record)
         return Predictions((probability,), self.threshold, self.version)
 
-    @staticmethod
-    def _compiled(table: RawTable, compiled: CompiledPipeline) -> np.ndarray:
-        records = [validate_record(table.record(i), i) for i in range(len(table))]
-        return np.array([compiled.probability(record) for record in records], dtype="float64")
+    def _batch(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities of a frame from `checked_frame`."""
+        if frame.empty:
+            return np.empty(0, dtype="float64")
+        if self.compiled is not None:
+            return self.compiled.batch_probabilities(frame)
+        assert self.estimator is not None  # one of the two, by construction
+        return np.asarray(self.estimator.predict_proba(frame)[:, 1], dtype="float64")
+
+
+def _validated(table: RawTable) -> tuple[list[Record], Refusals]:
+    """The records of a table that `validate_record` accepts, and the refusals of the others."""
+    records: list[Record] = []
+    refuser = Refuser(len(table))
+    for index in range(len(table)):
+        try:
+            records.append(validate_record(table.record(index), index))
+        except RecordError as error:
+            refuser.refuse(index, error.field, error.reason)
+    return records, refuser.done()
+
+
+def _kept(refusals: Refusals, keep_refused: bool) -> Refusals | None:
+    """The refusals an answer holds (None for none); BadRecords for any unless they are kept."""
+    if not refusals.reasons:
+        return None
+    if not keep_refused:
+        raise BadRecords(refusals)
+    return refusals
 
 
 def compile_or_none(model: LoadedModel) -> CompiledPipeline | None:

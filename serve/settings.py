@@ -14,6 +14,7 @@ MIB = 1024 * 1024
 DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
 BATCH_PAYLOAD_BUDGET_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB <= 100
 WORKER_CLASSES = ("gthread", "sync")
+BAD_RECORD_MODES = ("fail", "report")  # a request with refused records: a 400, or a 200 that holds them
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -33,11 +34,17 @@ class ServerSettings:
     log_level: str = "info"
     access_log: bool = False  # one line per successful request; failed ones are always logged
     default_accept: str = "application/json"  # the answer's media type for a request without Accept, or */*
+    bad_records: str = "fail"  # DELAYCAST_BAD_RECORDS: one of BAD_RECORD_MODES
 
     @property
     def max_payload_bytes(self) -> int:
         """The body size limit in bytes."""
         return int(self.max_payload_mb * MIB)
+
+    @property
+    def report_bad_records(self) -> bool:
+        """Whether answers hold refused records in their places (DELAYCAST_BAD_RECORDS=report)."""
+        return self.bad_records == "report"
 
     @property
     def max_concurrent_transforms(self) -> int:
@@ -60,6 +67,7 @@ class ServerSettings:
             "log_level": env.get("DELAYCAST_LOG_LEVEL", cls.log_level).lower(),
             "access_log": _bool(env, "DELAYCAST_ACCESS_LOG", cls.access_log),
             "default_accept": _media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", cls.default_accept),
+            "bad_records": _choice(env, "DELAYCAST_BAD_RECORDS", cls.bad_records, BAD_RECORD_MODES),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ from serve.app import OPENAPI_DOCUMENT, create_app
 from serve.runtime import COMPILED_MAX_RECORDS, ModelRuntime
 from serve.server import limit_native_threads
 from serve.settings import ServerSettings
+from tests.serve.test_app import rows_of_size
 
 FUZZ_REQUESTS = int(os.environ.get("DELAYCAST_FUZZ_EXAMPLES", "10000"))
 VALID_REQUESTS = FUZZ_REQUESTS // 5
@@ -715,7 +716,7 @@ BIG_RECORD = (
     '{"carrier":"UA","flight_number":%s,"origin":"EWR","dest":"IAH","flight_date":"2013-11-05","crs_dep_time":515}'
 )
 BULK_ROWS = (ROW + "\n") * 2000  # past 64 KiB: pandas' reader
-AT_LIMIT = ((ROW + "\n") * (LIMIT // (len(ROW) + 1))).encode().ljust(LIMIT, b"\n")
+AT_LIMIT = rows_of_size(LIMIT)
 EDGES: dict[str, Edge] = {
     "empty CSV": Edge(b"", "text/csv", 400, "no CSV rows", on_gunicorn=True),
     "empty JSON": Edge(b"", "application/json", 400, "the body is not valid JSON"),
@@ -723,7 +724,10 @@ EDGES: dict[str, Edge] = {
     "only a header": Edge(f"{HEADER}\n".encode(), "text/csv", 400, "header but no data rows"),
     "only a header, no line end": Edge(HEADER.encode(), "text/csv", 400, "header but no data rows"),
     "only a Kaggle header and blank lines": Edge(
-        b"FL_DATE,OP_CARRIER,OP_CARRIER_FL_NUM,ORIGIN,DEST,CRS_DEP_TIME\r\n\r\n\n", "text/csv", 400, "no data rows"
+        b"FL_DATE,OP_CARRIER,OP_CARRIER_FL_NUM,ORIGIN,DEST,CRS_DEP_TIME\r\n\r\n\n",
+        "text/csv",
+        400,
+        "record 0: a blank line; record 1: a blank line",
     ),
     "a short row under a header": Edge(
         f"{HEADER}\nUA,1545,EWR\n".encode(), "text/csv", 400, "record 0: 3 fields, but the header has 6"
@@ -806,7 +810,7 @@ EDGES: dict[str, Edge] = {
         b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "application/json", 400, "nested too deeply", on_gunicorn=True
     ),
     "JSON Lines nested 100,000 deep": Edge(
-        b"[" * 100_000 + b"]" * 100_000 + b"\n", "application/jsonlines", 400, "line 1 is nested too deeply"
+        b"[" * 100_000 + b"]" * 100_000 + b"\n", "application/jsonlines", 400, "record 0: the line is nested too deeply"
     ),
     "a pickle": Edge(pickle.dumps(RECORD), "application/python-pickle", 415, "is not supported", on_gunicorn=True),
     "a pickle declared JSON": Edge(pickle.dumps(RECORD), "application/json", 400, "not valid utf-8 text (byte 0)"),
@@ -821,7 +825,9 @@ EDGES: dict[str, Edge] = {
         "not valid utf-8 text",
         headers=(("Content-Encoding", "gzip"),),
     ),
-    "6 MiB of line ends, exactly the limit": Edge(b"\n" * LIMIT, "text/csv", 400, "no CSV rows", on_gunicorn=True),
+    "6 MiB of line ends, exactly the limit": Edge(
+        b"\n" * LIMIT, "text/csv", 400, f"record 19: a blank line; and {LIMIT - 20} more ({LIMIT} ", on_gunicorn=True
+    ),
     "6 MiB of one repeated row, exactly the limit": Edge(AT_LIMIT, "text/csv", 200),
     "the limit + 1 byte": Edge(
         b"\n" * (LIMIT + 1),
@@ -868,8 +874,8 @@ EDGES: dict[str, Edge] = {
     "JSON numbers as strings": Edge(
         jsonb({**RECORD, "flight_number": "1545", "crs_dep_time": "0515", "distance": "1400"}), "application/json", 200
     ),
-    "JSON Lines with blank lines and CRLF": Edge(
-        jsonb(RECORD) + b"\r\n\r\n" + jsonb(RECORD) + b"\r\n", "application/jsonlines", 200
+    "JSON Lines with a blank line and CRLF": Edge(
+        jsonb(RECORD) + b"\r\n\r\n" + jsonb(RECORD) + b"\r\n", "application/jsonlines", 400, "record 1: a blank line"
     ),
     "JSON Lines with U+2028 in a string": Edge(
         json.dumps({**RECORD, "carrier": "a\u2028b\x85c"}, ensure_ascii=False).encode(),

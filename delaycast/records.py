@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 Record = tuple[Value, ...]
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
 CACHED_KEYS_CHARS = 1024
+REFUSED_LABEL = "error"  # a CSV answer's label for a refused record, where a scored one says delay or no delay
 
 
 class RecordError(InvalidInput):

@@ -33,6 +33,7 @@ from werkzeug.http import parse_accept_header, parse_options_header
 from delaycast.errors import InvalidInput
 from delaycast.fields import BLANKS, FIELD_NAMES, REQUIRED_FIELDS, BadValue
 from delaycast.records import (
+    REFUSED_LABEL,
     Record,
     RecordError,
     canonical_name,
@@ -342,7 +343,7 @@ class CsvCodec:
 
 
 def _csv_refusal(text: str) -> bytes:
-    return b'error,"' + text.replace('"', '""').encode() + b'"\n'
+    return REFUSED_LABEL.encode() + b',"' + text.replace('"', '""').encode() + b'"\n'
 
 
 def line_cells(line: str) -> list[str]:

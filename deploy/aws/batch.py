@@ -4,15 +4,20 @@ Input files are CSV without a header, in the model's field order (the
 manifest's input_schema), as the endpoint takes them: SageMaker splits them on
 newlines (SplitType Line) and sends mini-batches of lines (MULTI_RECORD) of at
 most MaxPayloadInMB; each `NAME.csv` gives `NAME.csv.out` with one
-`label,probability,threshold` line per input line.
+`label,probability,threshold` line per input line. The container runs with
+DELAYCAST_BAD_RECORDS=report: a record it refuses is an `error,"<what is wrong>"`
+line in its place, so that one bad row fails nothing; with --wait, the command
+counts those lines per output file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from deploy.aws.config import Config
+from delaycast.records import REFUSED_LABEL
+from deploy.aws.config import Config, parse_s3_uri
 from deploy.aws.names import Names, tag_list
 from deploy.aws.session import Context, DeployError
 
@@ -41,6 +46,7 @@ def transform_request(names: Names, config: Config, model: str, job: str) -> dic
             "InstanceType": config.batch.instance_type,
             "InstanceCount": config.batch.instance_count,
         },
+        "Environment": {"DELAYCAST_BAD_RECORDS": "report"},
         "Tags": tag_list(names.tags),
     }
 
@@ -65,9 +71,30 @@ def wait_for_transform(ctx: Context, job: str) -> None:
         status = described["TransformJobStatus"]
         if status == "Completed":
             ctx.report.progress(f"job {job}: Completed")
+            report_refused_records(ctx, described["TransformOutput"]["S3OutputPath"])
             return
         if status in ("Failed", "Stopped"):
             raise DeployError(f"job {job} {status}: {described.get('FailureReason', 'no reason given')}")
         ctx.report.progress(f"job {job}: {status}, {waited / 60:.1f} min so far")
         ctx.sleep(ctx.poll_seconds)
         waited += ctx.poll_seconds
+
+
+def report_refused_records(ctx: Context, output_uri: str) -> None:
+    """Print, for each output file of a job, how many of its records the model refused."""
+    output = parse_s3_uri(output_uri, "the job's output")
+    s3 = ctx.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=output.bucket, Prefix=output.prefix):
+        for item in page.get("Contents", []):
+            lines, refused = refused_lines(s3.get_object(Bucket=output.bucket, Key=item["Key"])["Body"].iter_lines())
+            ctx.report.progress(f"s3://{output.bucket}/{item['Key']}: {refused} of {lines} records refused")
+
+
+def refused_lines(lines: Iterable[bytes]) -> tuple[int, int]:
+    """How many lines an output file holds, and how many of them are refused records."""
+    marker = REFUSED_LABEL.encode() + b","
+    total = refused = 0
+    for line in lines:
+        total += 1
+        refused += line.startswith(marker)
+    return total, refused

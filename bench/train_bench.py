@@ -28,7 +28,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import OrdinalEncoder
 
-from train import synth
+from bench import synth
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "build" / "bench"

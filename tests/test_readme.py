@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deploy.local_chain import local_chain, post_json
+from deploy.local.chain import local_chain, post_json
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 EXAMPLE = re.compile(r"<!-- api-example status=(\d+) -->\s*```json\n(.*?)```\s*```json\n(.*?)```", re.DOTALL)

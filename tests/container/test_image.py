@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_chain import docker_available, free_port
+from deploy.local.chain import docker_available, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "delaycast:test"

@@ -1,7 +1,7 @@
 """Endpoint faults through the real chain: the client gets the mapped status in bounded time, nothing hangs.
 
     HTTP client -> local API (payload 1.0 and 2.0) -> delaycast_api.handler -> boto3 (signing, retries)
-      -> local InvokeEndpoint (deploy.local_endpoint, with a Fault) -> `python -m serve` -> model
+      -> local InvokeEndpoint (deploy.local.endpoint, with a Fault) -> `python -m serve` -> model
 
 Each fault has its own endpoint name on one local InvokeEndpoint, and its own Handler, built with
 ENDPOINT_TIMEOUT_SECONDS=1 (the deployed default is 10). The handler's client
@@ -25,9 +25,9 @@ import pytest
 
 from delaycast_api.handler import Handler
 from delaycast_api.settings import Settings
-from deploy.local_api import LocalApiServer
-from deploy.local_chain import free_port, process_server
-from deploy.local_endpoint import Endpoint, Fault, LocalEndpointServer
+from deploy.local.api import LocalApiServer
+from deploy.local.chain import free_port, process_server
+from deploy.local.endpoint import Endpoint, Fault, LocalEndpointServer
 
 FLIGHT = {
     "carrier": "UA",

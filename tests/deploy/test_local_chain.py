@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from deploy.local_chain import SAMPLE_FLIGHT, docker_available, local_chain, post_json
+from deploy.local.chain import SAMPLE_FLIGHT, docker_available, local_chain, post_json
 
 FLIGHT = {
     "carrier": "UA",

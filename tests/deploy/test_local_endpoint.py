@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from deploy.local_chain import free_port, process_server
-from deploy.local_endpoint import Endpoint, LocalEndpointServer
+from deploy.local.chain import free_port, process_server
+from deploy.local.endpoint import Endpoint, LocalEndpointServer
 
 ROW = b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
 

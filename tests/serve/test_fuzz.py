@@ -51,7 +51,7 @@ from werkzeug.test import TestResponse
 
 from delaycast.artifact import LoadedModel
 from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
-from deploy.local_chain import free_port, process_server
+from deploy.local.chain import free_port, process_server
 from serve.app import OPENAPI_DOCUMENT, create_app
 from serve.runtime import COMPILED_MAX_RECORDS, ModelRuntime
 from serve.server import limit_native_threads

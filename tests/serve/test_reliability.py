@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_chain import free_port, process_server
+from deploy.local.chain import free_port, process_server
 
 ROW = b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"
 SOAK_SECONDS = float(os.environ.get("DELAYCAST_SOAK_SECONDS", "20"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_chain import free_port
+from deploy.local.chain import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ROW = "UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n"

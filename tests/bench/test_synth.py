@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.synth import HEADER, write_kaggle_csv
 from train.data import LABEL_COLUMNS, detect_schema, read_flights
 from train.model import delay_labels
-from train.synth import HEADER, write_kaggle_csv
 
 ROWS = 5_000
 KAGGLE_HEADER = (

@@ -625,8 +625,8 @@ def _causes(rng: np.random.Generator, late_minutes: np.ndarray, weather: np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m train.synth --rows N --out PATH [--seed S]`."""
-    parser = argparse.ArgumentParser(prog="python -m train.synth", description=__doc__.splitlines()[0])
+    """`python -m bench.synth --rows N --out PATH [--seed S]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, required=True, help="number of flights")
     parser.add_argument("--out", type=Path, required=True, help="CSV path; gzip when it ends in .gz")
     parser.add_argument("--seed", type=int, default=0)

@@ -36,7 +36,7 @@ from time import sleep
 from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 
-log = logging.getLogger("delaycast.local_endpoint")
+log = logging.getLogger("delaycast.local.endpoint")
 MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's limit
 FORWARDED_HEADERS = (
     "Content-Type",

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-log = logging.getLogger("delaycast.local_api")
-REPO = Path(__file__).resolve().parents[1]
+log = logging.getLogger("delaycast.local.api")
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_ROOT = REPO / "lambda"  # what the Lambda runtime puts on sys.path: the zip's root
 TEXT_TYPES = ("text/", "application/json", "application/jsonlines", "application/x-www-form-urlencoded")
 Handler = Callable[[dict[str, Any], Any], Any]

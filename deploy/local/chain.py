@@ -3,7 +3,7 @@
     curl -> local API (API Gateway event) -> the Lambda handler (delaycast_api) -> boto3 sagemaker-runtime
          -> local InvokeEndpoint -> model server (the container, or `python -m serve`) -> model
 
-    python -m deploy.local_chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]
+    python -m deploy.local.chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]
 
 Without --check it prints a curl command and serves until Ctrl-C; with --check it
 sends one flight through the chain, prints the answer and stops.
@@ -27,10 +27,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from deploy.local_api import LocalApiServer, load_handler
-from deploy.local_endpoint import Endpoint, LocalEndpointServer
+from deploy.local.api import LocalApiServer, load_handler
+from deploy.local.endpoint import Endpoint, LocalEndpointServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENDPOINT_NAME = "delaycast-local"
 IMAGE = "delaycast"
 SAMPLE_FLIGHT = {

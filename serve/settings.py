@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from delaycast.environment import env_number
 from delaycast.errors import ConfigError
 from serve.codecs import CODECS, codec_named
 
@@ -58,12 +59,12 @@ class ServerSettings:
         values: dict[str, object] = {
             "model_dir": Path(env.get("DELAYCAST_MODEL_DIR", "/opt/ml/model")),
             "host": env.get("DELAYCAST_HOST", cls.host),
-            "port": _int(env, "SAGEMAKER_BIND_TO_PORT", cls.port, 1, 65535),
-            "workers": _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 64),
+            "port": env_number(env, "SAGEMAKER_BIND_TO_PORT", cls.port, 1, 65535),
+            "workers": env_number(env, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 64),
             "worker_class": _choice(env, "DELAYCAST_WORKER_CLASS", cls.worker_class, WORKER_CLASSES),
-            "threads": _int(env, "DELAYCAST_THREADS", cls.threads, 1, 64),
-            "timeout_seconds": _int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
-            "max_payload_mb": _float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_PAYLOAD_MB, 0.001, 100),
+            "threads": env_number(env, "DELAYCAST_THREADS", cls.threads, 1, 64),
+            "timeout_seconds": env_number(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
+            "max_payload_mb": env_number(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", float(DEFAULT_PAYLOAD_MB), 0.001, 100.0),
             "log_level": env.get("DELAYCAST_LOG_LEVEL", cls.log_level).lower(),
             "access_log": _bool(env, "DELAYCAST_ACCESS_LOG", cls.access_log),
             "default_accept": _media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", cls.default_accept),
@@ -71,32 +72,6 @@ class ServerSettings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is outside {low}..{high}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is outside {low}..{high}")
-    return value
 
 
 def _media_type(env: Mapping[str, str], name: str, default: str) -> str:

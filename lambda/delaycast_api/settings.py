@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Self, TypeVar
+from typing import Self
 from urllib.parse import urlsplit
 
+from delaycast.environment import env_number
 from delaycast.errors import ConfigError
 
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,6 @@ class Settings:
             region=env.get("AWS_REGION") or None,
             runtime_url=url,
             cors_allow_origin=env.get("CORS_ALLOW_ORIGIN") or cls.cors_allow_origin,
-            max_batch=_env_number(env, "MAX_BATCH", cls.max_batch, 1, 10_000),
-            read_timeout_seconds=_env_number(env, "ENDPOINT_TIMEOUT_SECONDS", cls.read_timeout_seconds, 0.1, 120.0),
+            max_batch=env_number(env, "MAX_BATCH", cls.max_batch, 1, 10_000),
+            read_timeout_seconds=env_number(env, "ENDPOINT_TIMEOUT_SECONDS", cls.read_timeout_seconds, 0.1, 120.0),
         )
-
-
-def _env_number(env: Mapping[str, str], name: str, default: Number, low: Number, high: Number) -> Number:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = type(default)(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number from {low} to {high}, got {text!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be a number from {low} to {high}, got {text!r}")
-    return value

@@ -64,8 +64,8 @@ def test_lambda_handler_builds_one_handler_from_the_environment(
     [
         ("ENDPOINT_NAME", "", "ENDPOINT_NAME must name the SageMaker endpoint"),
         ("ENDPOINT_NAME", "delaycast prod", "ENDPOINT_NAME must name the SageMaker endpoint"),
-        ("MAX_BATCH", "lots", "MAX_BATCH must be a number from 1 to 10000"),
-        ("ENDPOINT_TIMEOUT_SECONDS", "0", "ENDPOINT_TIMEOUT_SECONDS must be a number"),
+        ("MAX_BATCH", "lots", "MAX_BATCH='lots' is not a whole number from 1 to 10000"),
+        ("ENDPOINT_TIMEOUT_SECONDS", "0", "ENDPOINT_TIMEOUT_SECONDS='0' is outside 0.1..120.0"),
         ("SAGEMAKER_RUNTIME_URL", "127.0.0.1:8080", "SAGEMAKER_RUNTIME_URL must be an http(s) URL"),
     ],
 )

@@ -34,7 +34,7 @@ def test_access_log_switch(raw: str, expected: bool) -> None:
         ({"DELAYCAST_ACCESS_LOG": "maybe"}, "DELAYCAST_ACCESS_LOG='maybe' is not one of"),
         ({"DELAYCAST_WORKER_CLASS": "gevent"}, "DELAYCAST_WORKER_CLASS='gevent' is not one of gthread, sync"),
         ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
-        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB=500.0 is outside"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB='500' is outside"),
         (
             {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/xml"},
             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='application/xml' is not one of text/csv, application/json",

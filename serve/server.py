@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import logging
 import socket
+import struct
 from typing import Any
 
 from flask import Flask
 from gunicorn import glogging
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import TConn, ThreadWorker
 from threadpoolctl import threadpool_limits
 
 from serve.logs import gunicorn_logging
@@ -38,6 +42,58 @@ def write_json_error(sock: socket.socket, status: int, reason: str, detail: str)
     gunicorn_util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
 
 
+SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
+# A classic BPF program of one instruction, `ret #0`: every packet dropped.
+_DROP_ALL = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0))
+
+
+def refuse_new_connections(listener: socket.socket) -> None:
+    """Drop every packet a listening socket receives: no new connection completes its handshake (a client's SYN
+    goes unanswered and is retried until the socket closes and refuses it), while connections already
+    established, queued or not, keep their own sockets and are served."""
+    program = struct.pack("HL", 1, ctypes.addressof(_DROP_ALL))  # struct sock_fprog
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, program)
+    except OSError as error:  # not Linux: the listener closes at the end as gunicorn closes it
+        log.warning("cannot hold new connections off while stopping: %s", error)
+
+
+class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker that loses no request on SIGTERM.
+
+    gunicorn stops accepting, but the kernel goes on completing connections into the listener's queue until the
+    last process closes it; a client that reconnects after a `Connection: close` answer (as every keep-alive
+    client does) sends its request into that queue and gets a reset. This worker holds new connections off
+    first (`refuse_new_connections`), then accepts and serves what the queue already holds.
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: hold new connections off, then stop as gthread does."""
+        if self.alive:
+            for listener in self.sockets:
+                refuse_new_connections(listener.sock)
+        super().handle_exit(sig, frame)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """As gthread; when stopping, the connections queued on the listeners are accepted first."""
+        if not enabled and not self.alive and self._accepting:
+            for listener in self.sockets:
+                self._accept_queued(listener)
+        super().set_accept_enabled(enabled)
+
+    def _accept_queued(self, listener: Any) -> None:
+        while True:
+            try:
+                client, address = listener.accept()
+            except OSError as error:
+                if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
+                    return
+                raise
+            self.nr_conns += 1
+            client.setblocking(True)
+            self.enqueue_req(TConn(self.cfg, client, address, listener.getsockname()))
+
+
 class AppAccessLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's logger without gunicorn's access lines: the app writes its own (DELAYCAST_ACCESS_LOG).
 
@@ -63,7 +119,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": settings.worker_class,
+            "worker_class": DrainingThreadWorker if settings.worker_class == "gthread" else settings.worker_class,
             "threads": settings.threads,
             "timeout": settings.timeout_seconds,
             "graceful_timeout": settings.graceful_timeout_seconds,

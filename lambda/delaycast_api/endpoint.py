@@ -16,6 +16,8 @@ from delaycast_api.answers import ApiError
 from delaycast_api.settings import Settings
 
 LABELS = ("delay", "no delay")
+# The API answers probabilities and thresholds to 4 decimals; the container answers them at full precision.
+DECIMALS = 4
 RETRY_AFTER_THROTTLED = "1"
 RETRY_AFTER_UNAVAILABLE = "5"
 
@@ -113,14 +115,16 @@ def parse_answer(raw: bytes, count: int) -> list[dict[str, Any]]:
 
 
 def _result(item: object, version: str) -> dict[str, Any]:
+    """One flight's answer; probability and threshold rounded to DECIMALS (the label is the container's, from full
+    precision)."""
     if not isinstance(item, dict) or item.get("prediction") not in LABELS:
         raise MalformedAnswer()
     probability, threshold = item.get("probability"), item.get("threshold")
     if _is_share(probability) and _is_share(threshold):
         return {
             "prediction": item["prediction"],
-            "probability": float(probability),
-            "threshold": float(threshold),
+            "probability": round(float(probability), DECIMALS),
+            "threshold": round(float(threshold), DECIMALS),
             "model_version": version,
         }
     raise MalformedAnswer()

@@ -186,4 +186,4 @@ def test_the_client_is_configured_for_a_lambda() -> None:
 def test_the_stubbed_answer_is_what_the_container_writes(make_handler: Callable[..., Any], stubber: Stubber) -> None:
     stubber.add_response("invoke_endpoint", endpoint_answer(0.123456789, threshold=0.2021))
     _response, body = score(make_handler(), rest_event(json.dumps(FLIGHT)))
-    assert (body["probability"], body["threshold"]) == (0.123456789, 0.2021)
+    assert (body["probability"], body["threshold"]) == (0.1235, 0.2021)  # the API rounds to 4 decimals

@@ -184,3 +184,17 @@ def test_other_media_types_are_415(
     assert content_type in assert_valid_proxy_response(response)["detail"]
     assert response["statusCode"] == 415
     assert calls == []
+
+
+def test_probability_and_threshold_are_rounded_to_four_decimals(
+    make_handler: Callable[..., Any], stubber: Stubber
+) -> None:
+    answer = b'{"model_version":"7","predictions":[{"prediction":"delay","probability":0.20794,"threshold":0.2079049}]}'
+    stubber.add_response("invoke_endpoint", raw_answer(answer))
+    response = make_handler().handle(rest_event(json.dumps(FLIGHT)), FakeContext())
+    assert assert_valid_proxy_response(response) == {
+        "prediction": "delay",
+        "probability": 0.2079,
+        "threshold": 0.2079,
+        "model_version": "7",
+    }

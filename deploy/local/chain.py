@@ -6,7 +6,7 @@
     python -m deploy.local.chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]
 
 Without --check it prints a curl command and serves until Ctrl-C; with --check it
-sends one flight through the chain, prints the answer and stops.
+sends one flight through the chain (on a free port), prints the answer and stops.
 """
 
 from __future__ import annotations
@@ -100,16 +100,17 @@ def module_server(arguments: list[str], port: int, environment: Mapping[str, str
         process.wait(timeout=30)
 
 
+def build_image(image: str) -> None:
+    """container/build-image, its progress on stderr; always run: layer caching makes it quick, and a stale image
+    would serve old code."""
+    print(f"building the image {image}: a few minutes the first time, seconds after", file=sys.stderr)
+    subprocess.run([str(REPO / "container" / "build-image"), image], check=True, stdout=sys.stderr)
+
+
 @contextmanager
 def container_server(model_dir: Path, port: int, image: str = IMAGE) -> Iterator[str]:
     """`docker run IMAGE serve` with the model mounted read-only, published on 127.0.0.1:port."""
-    # Always build: layer caching makes it quick, and a stale image would serve old code.
-    subprocess.run(
-        ["docker", "build", "-q", "-t", image, str(REPO)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    build_image(image)
     container = subprocess.run(
         [
             "docker",
@@ -178,26 +179,55 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=REPO / "build" / "ml" / "model")
     parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto")
-    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--api-port", type=int, default=3000, help="the local API's port (--check: a free one)")
     parser.add_argument("--payload-version", choices=("1.0", "2.0"), default="2.0")
     parser.add_argument("--check", action="store_true", help="send one flight, print the answer, stop")
     args = parser.parse_args()
     if not (args.model_dir / "manifest.json").is_file():
         print(f"no model in {args.model_dir}: run `make train` first", file=sys.stderr)
-        return 2
+        return 1
+    api_port = 0 if args.check else args.api_port
+    if not port_is_free(api_port):
+        print(f"port {api_port} is in use (`make chain` already running?): stop it or pass --api-port", file=sys.stderr)
+        return 1
     use_docker = args.docker == "yes" or (args.docker == "auto" and docker_available())
-    with local_chain(args.model_dir, use_docker, args.api_port, args.payload_version) as url:
-        hops = "container" if use_docker else "python -m serve"
-        print(f"chain up: local API {url} -> handler -> local InvokeEndpoint -> {hops}")
-        print(f"try:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{json.dumps(SAMPLE_FLIGHT)}'")
+    hops = "container" if use_docker else "python -m serve"
+    with local_chain(args.model_dir, use_docker, api_port, args.payload_version) as url:
         if args.check:
-            status, answer = post_json(url, SAMPLE_FLIGHT)
-            print(f"answer ({status}): {json.dumps(answer)}")
-            return 0 if status == 200 else 1
+            return check(url, hops)
+        print(f"chain up: local API {url} -> handler -> local InvokeEndpoint -> {hops}; Ctrl-C stops it")
+        print(f"try:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{json.dumps(SAMPLE_FLIGHT)}'")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with suppress(KeyboardInterrupt):
             stop.wait()
+    return 0
+
+
+def port_is_free(port: int) -> bool:
+    """True when 127.0.0.1:port can be bound now (port 0 always can)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check(url: str, hops: str) -> int:
+    """Send SAMPLE_FLIGHT through the chain and print the answer as a sentence; 0 when it is a prediction."""
+    status, answer = post_json(url, SAMPLE_FLIGHT)
+    flight = SAMPLE_FLIGHT
+    print(f"\nthe chain (local API -> Lambda handler -> local InvokeEndpoint -> {hops}) answered {status}:")
+    print(f"  {json.dumps(answer)}")
+    if status != 200 or not isinstance(answer, dict):
+        return 1
+    print(
+        f"  {flight['carrier']} {flight['flight_number']} {flight['origin']}->{flight['dest']} "
+        f"on {flight['flight_date']} at {flight['crs_dep_time']}: {answer['prediction']} "
+        f"(probability {answer['probability']:.4f} of arriving 15+ min late; delay from {answer['threshold']:.4f})"
+    )
+    print("keep the chain up with `make chain`, then POST flights to http://127.0.0.1:3000/predict")
     return 0
 
 

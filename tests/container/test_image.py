@@ -39,8 +39,10 @@ def docker(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    built = docker("build", "-q", "-t", IMAGE, str(REPO), timeout=1200)
-    assert built.returncode == 0, built.stderr
+    built = subprocess.run(
+        [str(REPO / "container" / "build-image"), IMAGE], capture_output=True, text=True, timeout=1200, check=False
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
     return IMAGE
 
 

@@ -8,6 +8,9 @@ run against the container too.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 
 from deploy.local.chain import SAMPLE_FLIGHT, docker_available, local_chain, post_json
 
+REPO = Path(__file__).resolve().parents[2]
 FLIGHT = {
     "carrier": "UA",
     "flight_number": 1545,
@@ -87,3 +91,32 @@ def test_bad_input_is_a_400_naming_the_field(predict_url: str, payload: object, 
     assert status == 400
     assert isinstance(answer, dict)
     assert fragment in answer["detail"]
+
+
+def run_chain(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy.local.chain ARGUMENTS` from the repository."""
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.local.chain", "--docker", "no", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_port_in_use_is_a_clear_failure(model_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_chain("--model-dir", str(model_dir), "--api-port", str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert "is in use (`make chain` already running?)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_answers_in_words_and_names_make_chain(model_dir: Path) -> None:
+    result = run_chain("--model-dir", str(model_dir), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "B6 725 JFK->BQN on 2013-12-20 at 23:59: " in result.stdout
+    assert "keep the chain up with `make chain`" in result.stdout

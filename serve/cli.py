@@ -12,7 +12,7 @@ from delaycast.errors import DelaycastError
 from serve import logs
 from serve.app import create_app
 from serve.runtime import ModelRuntime
-from serve.server import ModelServer, limit_native_threads
+from serve.server import ModelServer, check_port, heartbeat_dir, limit_native_threads
 from serve.settings import ServerSettings
 
 log = logging.getLogger("delaycast.serve")
@@ -29,7 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns non-zero when the model or settings cannot be used."""
+    """Entry point: 1 with one log line when the server cannot start (settings, model, /tmp, port...)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logs.configure("info")
     try:
@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(settings.log_level)
         limit_native_threads()
         runtime = ModelRuntime.load(settings.model_dir)
+        tmp_dir = heartbeat_dir()
+        check_port(settings.host, settings.port)
     except DelaycastError as error:
         log.error("cannot start: %s: %s", error.title, error.detail)
+        return 1
+    except Exception as error:  # anything else found at start-up: still one line, not a traceback
+        log.error("cannot start: %s: %s", type(error).__name__, error)
         return 1
     log.info(
         "serving",
@@ -49,5 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(runtime, settings)
     gc.freeze()  # what start-up loaded stays for good: collections skip it, forked workers share it
     gc.enable()
-    ModelServer(app, settings).run()
+    try:
+        ModelServer(app, settings, tmp_dir).run()
+    except SystemExit as stop:  # gunicorn's own exit codes (3: a worker failed to boot) are a failure to serve
+        return 0 if stop.code in (None, 0) else 1
     return 0

@@ -6,8 +6,11 @@ import ctypes
 import errno
 import json
 import logging
+import os
 import socket
 import struct
+import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
@@ -17,15 +20,43 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from threadpoolctl import threadpool_limits
 
+from delaycast.errors import ConfigError
 from serve.logs import gunicorn_logging
 from serve.settings import ServerSettings
 
 log = logging.getLogger("delaycast.serve")
+# Where gunicorn may keep its workers' heartbeat files: /tmp, else /dev/shm (a tmpfs even in a read-only container).
+HEARTBEAT_DIRS = ("/tmp", "/dev/shm")
 
 
 def limit_native_threads() -> None:
     """One OpenMP/BLAS thread per worker: workers sharing cores must not oversubscribe them."""
     threadpool_limits(limits=1)
+
+
+def heartbeat_dir(candidates: Sequence[str] = HEARTBEAT_DIRS) -> str:
+    """The first directory where a heartbeat file can be made as gunicorn makes it (mkstemp, then unlink);
+    ConfigError when none can (read-only, full, or missing)."""
+    for directory in candidates:
+        try:
+            handle, name = tempfile.mkstemp(prefix="wgunicorn-", dir=directory)
+        except OSError:
+            continue
+        os.close(handle)
+        os.unlink(name)
+        return directory
+    raise ConfigError(
+        f"no directory for the workers' heartbeat files: {', '.join(candidates)} are read-only, full or missing "
+        "(give the container a writable /tmp, e.g. docker run --tmpfs /tmp)"
+    )
+
+
+def check_port(host: str, port: int) -> None:
+    """ConfigError when the server could not listen on host:port (in use, or no such address)."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -108,9 +139,10 @@ class AppAccessLogger(glogging.Logger):  # type: ignore[misc]
 class ModelServer(BaseApplication):  # type: ignore[misc]
     """A gunicorn application serving an already-built Flask app."""
 
-    def __init__(self, app: Flask, settings: ServerSettings) -> None:
+    def __init__(self, app: Flask, settings: ServerSettings, tmp_dir: str = HEARTBEAT_DIRS[0]) -> None:
         self.app = app
         self.settings = settings
+        self.tmp_dir = tmp_dir
         super().__init__()
 
     def load_config(self) -> None:
@@ -124,7 +156,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "timeout": settings.timeout_seconds,
             "graceful_timeout": settings.graceful_timeout_seconds,
             "keepalive": 75,
-            "worker_tmp_dir": "/tmp",  # heartbeat files: /tmp is the one writable place on serverless
+            "worker_tmp_dir": self.tmp_dir,  # heartbeat files (`heartbeat_dir`)
             "accesslog": None,
             "loglevel": settings.log_level,
             "logconfig_dict": gunicorn_logging(settings.log_level),

@@ -46,7 +46,10 @@ INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"
 REQUEST_ID_KEY = "delaycast.request_id"  # this request's id: the caller's inference id, else a new one
 STARTED_KEY, RECORDS_KEY = "delaycast.started", "delaycast.records"  # for its log line
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
-UNREADABLE_BODY = "the request body could not be read (malformed chunked encoding, or cut short)"
+UNREADABLE_BODY = (
+    "the request body could not be read (malformed chunked encoding, cut short, or not sent within "
+    "DELAYCAST_READ_TIMEOUT)"
+)
 CONTENT_TYPES = {media_type: get_content_type(media_type, "utf-8") for media_type in CODECS}  # as Flask writes them
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -10,6 +11,8 @@ import os
 import socket
 import struct
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +20,7 @@ from flask import Flask
 from gunicorn import glogging
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from threadpoolctl import threadpool_limits
 
@@ -27,6 +31,9 @@ from serve.settings import ServerSettings
 log = logging.getLogger("delaycast.serve")
 # Where gunicorn may keep its workers' heartbeat files: /tmp, else /dev/shm (a tmpfs even in a read-only container).
 HEARTBEAT_DIRS = ("/tmp", "/dev/shm")
+# A new connection that sends nothing holds a request thread this long before it waits in the poller (gunicorn's
+# default, 5 s, let 16 silent connections take every thread of 4 workers: /ping timed out).
+gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.25
 
 
 def limit_native_threads() -> None:
@@ -89,14 +96,63 @@ def refuse_new_connections(listener: socket.socket) -> None:
         log.warning("cannot hold new connections off while stopping: %s", error)
 
 
+class ReadDeadlines:
+    """Cuts off requests still arriving past their deadline, so that no client, stalled or trickling, holds a
+    request thread: a watchdog thread shuts such a socket for reading, the read ends, the request is refused."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reading: dict[int, tuple[float, socket.socket]] = {}
+
+    def start(self) -> None:
+        """Start the watchdog (in the worker process, after the fork)."""
+        threading.Thread(target=self._watch, name="read-deadlines", daemon=True).start()
+
+    def watch(self, key: int, sock: socket.socket) -> None:
+        """Give the request `key`, arriving on `sock`, its deadline."""
+        self.reading[key] = (time.monotonic() + self.seconds, sock)
+
+    def done(self, key: int) -> None:
+        """The request `key` has been read and answered."""
+        self.reading.pop(key, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.seconds / 4))
+            now = time.monotonic()
+            for key, (deadline, sock) in list(self.reading.items()):  # a copy made under the GIL
+                if now >= deadline:
+                    self.reading.pop(key, None)
+                    with contextlib.suppress(OSError):  # closed meanwhile
+                        sock.shutdown(socket.SHUT_RD)
+
+
 class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's gthread worker that loses no request on SIGTERM.
+    """gunicorn's gthread worker that loses no request on SIGTERM and lets no request take longer than
+    `read_seconds` to arrive (`ReadDeadlines`).
 
     gunicorn stops accepting, but the kernel goes on completing connections into the listener's queue until the
     last process closes it; a client that reconnects after a `Connection: close` answer (as every keep-alive
     client does) sends its request into that queue and gets a reset. This worker holds new connections off
     first (`refuse_new_connections`), then accepts and serves what the queue already holds.
     """
+
+    read_seconds = ServerSettings.read_timeout_seconds
+
+    def init_process(self) -> None:
+        """Start the read watchdog, then serve as gthread does."""
+        self.deadlines = ReadDeadlines(self.read_seconds)
+        self.deadlines.start()
+        super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        """Serve one request on `conn` within its read deadline."""
+        key = id(conn)
+        self.deadlines.watch(key, conn.sock)
+        try:
+            return super().handle(conn)
+        finally:
+            self.deadlines.done(key)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         """SIGTERM: hold new connections off, then stop as gthread does."""
@@ -125,6 +181,13 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.enqueue_req(TConn(self.cfg, client, address, listener.getsockname()))
 
 
+def worker_class(settings: ServerSettings) -> type | str:
+    """gunicorn's worker class: ours for gthread, with the read deadline of `settings`; sync as gunicorn has it."""
+    if settings.worker_class != "gthread":
+        return settings.worker_class
+    return type("DrainingThreadWorker", (DrainingThreadWorker,), {"read_seconds": settings.read_timeout_seconds})
+
+
 class AppAccessLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's logger without gunicorn's access lines: the app writes its own (DELAYCAST_ACCESS_LOG).
 
@@ -151,7 +214,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": DrainingThreadWorker if settings.worker_class == "gthread" else settings.worker_class,
+            "worker_class": worker_class(settings),
             "threads": settings.threads,
             "timeout": settings.timeout_seconds,
             "graceful_timeout": settings.graceful_timeout_seconds,

@@ -36,6 +36,7 @@ class ServerSettings:
     access_log: bool = False  # one line per successful request; failed ones are always logged
     default_accept: str = "application/json"  # the answer's media type for a request without Accept, or */*
     bad_records: str = "fail"  # DELAYCAST_BAD_RECORDS: one of BAD_RECORD_MODES
+    read_timeout_seconds: float = 30.0  # how long a request may take to arrive, head and body (gthread workers)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -69,6 +70,7 @@ class ServerSettings:
             "access_log": _bool(env, "DELAYCAST_ACCESS_LOG", cls.access_log),
             "default_accept": _media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", cls.default_accept),
             "bad_records": _choice(env, "DELAYCAST_BAD_RECORDS", cls.bad_records, BAD_RECORD_MODES),
+            "read_timeout_seconds": env_number(env, "DELAYCAST_READ_TIMEOUT", cls.read_timeout_seconds, 0.1, 3600.0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

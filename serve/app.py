@@ -71,6 +71,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
 
     @app.get("/ping")
     def ping() -> Response:
+        """200 when this worker scores a known record, else a 500 (its log line says why)."""
+        if not runtime.healthy():
+            raise DelaycastError("the model scored the health-check record outside 0..1")
         return Response(status=HTTPStatus.OK)
 
     @app.get("/execution-parameters")

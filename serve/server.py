@@ -8,12 +8,17 @@ import errno
 import json
 import logging
 import os
+import re
+import resource
+import selectors
 import socket
 import struct
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -34,6 +39,9 @@ HEARTBEAT_DIRS = ("/tmp", "/dev/shm")
 # A new connection that sends nothing holds a request thread this long before it waits in the poller (gunicorn's
 # default, 5 s, let 16 silent connections take every thread of 4 workers: /ping timed out).
 gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.25
+# A whole GET /ping head, as the first bytes waiting on a connection: answered by the worker's main thread.
+PING_HEAD = re.compile(rb"GET /ping(\?[^ ]*)? HTTP/1\.[01]\r\n([^\r\n]*\r\n)*\r\n")
+PEEK_BYTES = 4096
 
 
 def limit_native_threads() -> None:
@@ -56,6 +64,22 @@ def heartbeat_dir(candidates: Sequence[str] = HEARTBEAT_DIRS) -> str:
         f"no directory for the workers' heartbeat files: {', '.join(candidates)} are read-only, full or missing "
         "(give the container a writable /tmp, e.g. docker run --tmpfs /tmp)"
     )
+
+
+def open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one (connections are files) and return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+def worker_connections(open_files: int) -> int:
+    """How many connections a worker holds open: as many as its files allow, less a margin (at least gunicorn's
+    1,000, at most 20,000). Past it a worker stops accepting, and a /ping waits in the listener's queue."""
+    return max(1000, min(20_000, open_files - 100))
 
 
 def check_port(host: str, port: int) -> None:
@@ -154,6 +178,37 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
         finally:
             self.deadlines.done(key)
 
+    def enqueue_req(self, conn: Any) -> None:
+        """Serve a connection with bytes to read: a waiting /ping at once in this (the main) thread, which never
+        queues behind the request threads; a connection with nothing to read yet waits in the poller, not in
+        a thread; anything else in the thread pool as gthread does."""
+        if conn.initialized and conn.parser.unreader.buf.getvalue():  # a request already read ahead
+            super().enqueue_req(conn)
+            return
+        try:
+            head = conn.sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            if self.alive:
+                self._wait_for_data(conn)
+            else:
+                super().enqueue_req(conn)
+            return
+        except OSError:
+            head = b""
+        if PING_HEAD.match(head):
+            answered: Future[Any] = Future()
+            answered.set_result(self.handle(conn))
+            self.finish_request(conn, answered)
+        else:
+            super().enqueue_req(conn)
+
+    def _wait_for_data(self, conn: Any) -> None:
+        """Park a connection in the poller until it has bytes, as gthread parks one deferred by a thread."""
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + self.cfg.keepalive
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
     def handle_exit(self, sig: int, frame: Any) -> None:
         """SIGTERM: hold new connections off, then stop as gthread does."""
         if self.alive:
@@ -219,6 +274,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "timeout": settings.timeout_seconds,
             "graceful_timeout": settings.graceful_timeout_seconds,
             "keepalive": 75,
+            "worker_connections": worker_connections(open_files_limit()),
             "worker_tmp_dir": self.tmp_dir,  # heartbeat files (`heartbeat_dir`)
             "accesslog": None,
             "loglevel": settings.log_level,

@@ -24,7 +24,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help="model directory (default /opt/ml/model, DELAYCAST_MODEL_DIR)")
     parser.add_argument("--host", help="interface to bind (default 0.0.0.0, DELAYCAST_HOST)")
     parser.add_argument("--port", type=int, help="port (default 8080, SAGEMAKER_BIND_TO_PORT)")
-    parser.add_argument("--workers", type=int, help="worker processes (default one per core)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: the CPUs its cgroup quota allows)")
     return parser.parse_args(argv)
 
 

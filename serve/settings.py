@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ DEFAULT_PAYLOAD_MB = 6  # InvokeEndpoint's own limit: 6 MiB
 BATCH_PAYLOAD_BUDGET_MB = 100  # MaxConcurrentTransforms x MaxPayloadInMB <= 100
 WORKER_CLASSES = ("gthread", "sync")
 BAD_RECORD_MODES = ("fail", "report")  # a request with refused records: a 400, or a 200 that holds them
+CGROUP = Path("/sys/fs/cgroup")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -61,7 +63,7 @@ class ServerSettings:
             "model_dir": Path(env.get("DELAYCAST_MODEL_DIR", "/opt/ml/model")),
             "host": env.get("DELAYCAST_HOST", cls.host),
             "port": env_number(env, "SAGEMAKER_BIND_TO_PORT", cls.port, 1, 65535),
-            "workers": env_number(env, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 64),
+            "workers": env_number(env, "SAGEMAKER_MODEL_SERVER_WORKERS", usable_cpus(), 1, 64),
             "worker_class": _choice(env, "DELAYCAST_WORKER_CLASS", cls.worker_class, WORKER_CLASSES),
             "threads": env_number(env, "DELAYCAST_THREADS", cls.threads, 1, 64),
             "timeout_seconds": env_number(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", cls.timeout_seconds, 1, 3600),
@@ -74,6 +76,30 @@ class ServerSettings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def usable_cpus(cgroup: Path = CGROUP) -> int:
+    """The CPUs this process may use: those it may run on, capped by its cgroup's CPU quota rounded up
+    (`docker run --cpus=1.5` gives 2), at least 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(cgroup)
+    return max(1, min(cpus, math.ceil(quota))) if quota is not None else max(1, cpus)
+
+
+def cpu_quota(cgroup: Path = CGROUP) -> float | None:
+    """CPUs' worth of the cgroup's quota: cgroup v2's cpu.max ("150000 100000"), else v1's cfs_quota_us over
+    cfs_period_us; None for no quota ("max", -1) or no cgroup files."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1") or not quota.isdigit() or not period.isdigit() or not int(period):
+        return None
+    return int(quota) / int(period)
 
 
 def _media_type(env: Mapping[str, str], name: str, default: str) -> str:

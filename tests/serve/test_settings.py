@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from delaycast.errors import ConfigError
-from serve.settings import ServerSettings
+from serve.settings import ServerSettings, cpu_quota, usable_cpus
 
 
 def test_defaults_follow_the_hosting_contract() -> None:
@@ -50,3 +53,28 @@ def test_the_default_answer_type_is_sagemakers_setting() -> None:
     assert ServerSettings.from_env({}).default_accept == "application/json"
     settings = ServerSettings.from_env({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"})
     assert settings.default_accept == "text/csv"
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_the_cgroup_cpu_quota_v2_then_v1(tmp_path: Path, files: dict[str, str], quota: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_quota(tmp_path) == quota
+
+
+def test_default_workers_follow_the_quota_rounded_up(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # docker run --cpus=0.5
+    assert usable_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text(f"{150000 * 64} 100000\n")  # more than the machine has
+    assert usable_cpus(tmp_path) == len(os.sched_getaffinity(0))
+    assert ServerSettings.from_env({}).workers == usable_cpus()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ctypes.util
 import errno
 import json
 import logging
@@ -92,6 +93,17 @@ def check_port(host: str, port: int) -> None:
 
 def _post_fork(server: Any, worker: Any) -> None:
     limit_native_threads()
+
+
+TRIM_AFTER_BYTES = 1024 * 1024  # a body this large leaves tens of MB in malloc's free lists
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _post_request(worker: Any, request: Any, environ: dict[str, Any], response: Any) -> None:
+    """After a large request, hand the memory its intermediates freed back to the system (glibc keeps it in
+    per-thread arenas otherwise: after 8 concurrent 6 MiB requests the workers kept 556 of their 810 MB peak)."""
+    if int(environ.get("CONTENT_LENGTH") or 0) >= TRIM_AFTER_BYTES:
+        _LIBC.malloc_trim(0)
 
 
 def write_json_error(sock: socket.socket, status: int, reason: str, detail: str) -> None:
@@ -282,6 +294,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "logger_class": AppAccessLogger,
             "control_socket_disable": True,  # it would write under $HOME: not on a read-only filesystem
             "post_fork": _post_fork,
+            "post_request": _post_request,
             "preload_app": True,
             "proc_name": "delaycast-serve",
         }

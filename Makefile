@@ -49,7 +49,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy delaycast train serve deploy tests bench lambda
 
-## the image (train + serve), its build stage tagged delaycast:build (the cache)
+## the images: delaycast (train + serve), delaycast:serve (what an endpoint runs), delaycast:build (the cache)
 image:
 	container/build-image $(IMAGE)
 
@@ -74,4 +74,4 @@ clean:
 
 ## remove the images and their build stages
 clean-images:
-	-docker rmi $(IMAGE) $(IMAGE):build $(IMAGE):test $(IMAGE):test-build
+	-docker rmi $(IMAGE) $(IMAGE):serve $(IMAGE):build $(IMAGE):test $(IMAGE):test-serve $(IMAGE):test-build

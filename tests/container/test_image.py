@@ -139,3 +139,23 @@ def test_unknown_command_prints_usage(image: str) -> None:
     result = docker("run", "--rm", image, "predict")
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_the_serving_image_says_what_it_cannot_do(image: str, trained_ml_root: Path, tmp_path: Path) -> None:
+    """The serving image has no scikit-learn: no training, and no model without its compiled archive."""
+    serving = f"{image}-serve"
+    training = docker("run", "--rm", serving, "train")
+    assert training.returncode == 2
+    assert "training needs scikit-learn; this is the serving image" in training.stderr
+    model = Path(shutil.copytree(trained_ml_root / "model", tmp_path / "model"))
+    (model / "fast-path.npz").unlink()
+    serving_result = docker("run", "--rm", "-v", f"{model}:/opt/ml/model:ro", serving, "serve")
+    assert serving_result.returncode == 2
+    assert "has no compiled archive (fast-path.npz)" in serving_result.stderr
+
+
+def test_the_images_carry_no_build_tools_and_the_serving_image_no_scikit_learn(image: str) -> None:
+    for name, has_sklearn in ((image, True), (f"{image}-serve", False)):
+        probe = "import importlib.util as u, shutil; print(u.find_spec('sklearn') is not None, shutil.which('gcc'))"
+        result = docker("run", "--rm", "--entrypoint", "python3", name, "-c", probe)
+        assert result.stdout.split() == [str(has_sklearn), "None"], result.stderr

@@ -18,12 +18,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from bench.timing import median_seconds
 from delaycast.artifact import load_model
 from delaycast.fields import FIELD_NAMES, REQUIRED_FIELDS
 from delaycast.schema import coerce_frame
@@ -199,19 +200,10 @@ def batch_rounds(url: str, model_dir: Path, body: bytes, rounds: int) -> dict[st
     for _ in range(rounds):
         runs["batch"].append(batch_rows_per_second(url, body, repeats=3))
         with threadpool_limits(limits=1):
-            runs["model"].append(BATCH_ROWS / _median_seconds(lambda: compiled.forest.probabilities(array), 3))
-            runs["scikit_learn"].append(BATCH_ROWS / _median_seconds(lambda: classifier.predict_proba(array), 3))
+            runs["model"].append(BATCH_ROWS / median_seconds(lambda: compiled.trees.probabilities(array), 3))
+            runs["scikit_learn"].append(BATCH_ROWS / median_seconds(lambda: classifier.predict_proba(array), 3))
         runs["ratio"].append(runs["batch"][-1] / runs["model"][-1])
     return {name: statistics.median(values) for name, values in runs.items()}
-
-
-def _median_seconds(run: Callable[[], object], repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
 
 
 def docker_figures(image: str, model_dir: Path, repeats: int = 5) -> dict[str, float]:

@@ -1,21 +1,23 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""One validated record scored in C: its features (`NativePipeline`), then the boosted trees (`NativeForest`).
+"""The boosted trees in C (`NativeForest`): one encoded feature vector, or every row of an encoded matrix.
 
-A request for one flight spends microseconds here instead of tens in Python: features are written
-straight into a C array, and the trees are one array of 32-byte nodes, one node read per level.
-The features are those of the pipeline's encoder (`CompiledPipeline.encode` builds the same for a
-batch); the tree decisions and the summation order are those of `Node.goes_left` and
-`Forest.probabilities` (scikit-learn's), so the answers are the same doubles.
+The trees are one array of 32-byte nodes, one node read per level; a batch is scored row by row without
+the GIL, each row copied once into a contiguous vector and walked through every tree by the same
+`_raw_score` as a single record. Decisions and summation order are scikit-learn's (HistGradientBoosting's
+predictor: numeric thresholds, category bitsets, missing values where training sent them; leaf values
+added to the baseline in tree order), so the answers are the same doubles up to the final logistic.
+The features themselves are computed in Python (`delaycast.features`).
 """
 
-from libc.math cimport NAN, exp, floor, fmod, isnan
+import numpy
+
+from libc.math cimport exp, isnan
 from libc.stdint cimport int32_t, uint32_t
 from libc.stdlib cimport free, malloc
 
 cdef enum:
     CATEGORY_WORDS = 8  # 256 categories, 32 per word: HistGradientBoosting's bitset layout
     MAX_FEATURES = 64
-    PIPELINE_FEATURES = 15  # the encoder's output columns (delaycast.feature_names)
 
 
 cdef struct Node:
@@ -28,7 +30,8 @@ cdef struct Node:
 
 
 cdef class NativeForest:
-    """A Forest's trees as one C array of nodes; `probability` scores one encoded feature vector."""
+    """A Forest's trees as one C array of nodes; `probability` scores one encoded feature vector, `probabilities`
+    each row of an encoded matrix."""
 
     cdef Node* _nodes
     cdef uint32_t* _categories
@@ -95,7 +98,23 @@ cdef class NativeForest:
         cdef int i
         for i in range(self.n_features):
             x[i] = features[i]
-        return 1.0 / (1.0 + exp(-self._raw_score(x)))
+        return _logistic(self._raw_score(x))
+
+    def probabilities(self, const double[:, :] features):
+        """Delay probability of each row of an encoded float64 matrix (any memory order; NaN for missing)."""
+        if features.shape[1] != self.n_features:
+            raise ValueError(f"{features.shape[1]} features, expected {self.n_features}")
+        answers = numpy.empty(features.shape[0], dtype=numpy.float64)
+        cdef double[::1] out = answers
+        cdef double x[MAX_FEATURES]
+        cdef Py_ssize_t row
+        cdef int i
+        with nogil:
+            for row in range(features.shape[0]):
+                for i in range(self.n_features):
+                    x[i] = features[row, i]
+                out[row] = _logistic(self._raw_score(x))
+        return answers
 
     cdef double _raw_score(self, const double* x) noexcept nogil:
         """Baseline plus each tree's leaf, added in tree order."""
@@ -110,8 +129,8 @@ cdef class NativeForest:
         return total
 
     cdef inline bint _goes_left(self, const Node* node, double value) noexcept nogil:
-        """Node.goes_left: a missing value, or a category unknown in training, goes where training sent
-        missing values."""
+        """Whether a value takes the left branch: a missing value, or a category unknown in training (or not a
+        code 0..255), goes where training sent missing values."""
         cdef int code
         if isnan(value):
             return node.missing_left
@@ -123,104 +142,5 @@ cdef class NativeForest:
         return (self._categories[node.categories * CATEGORY_WORDS + (code >> 5)] >> (code & 31)) & 1
 
 
-cdef class NativePipeline:
-    """The compiled pipeline's tables and trees: `probability` scores one validated record (FIELDS order)."""
-
-    cdef NativeForest _forest
-    cdef dict _carriers, _origins, _dests, _routes, _flights, _hours, _pairs, _route_distance, _congestion
-    cdef double _route_default, _flight_default, _hour_default, _pair_default
-    cdef long* _holidays
-    cdef Py_ssize_t _holiday_count
-    cdef long _window
-
-    def __cinit__(
-        self, category_codes, target_tables, dict route_distance, dict origin_congestion, holidays,
-        long holiday_window, NativeForest forest
-    ):
-        if forest.n_features != PIPELINE_FEATURES:
-            raise ValueError(f"the forest takes {forest.n_features} features, the pipeline makes {PIPELINE_FEATURES}")
-        if not holidays:
-            raise ValueError("no holidays")
-        self._carriers, self._origins, self._dests = category_codes
-        (self._routes, self._route_default), (self._flights, self._flight_default), \
-            (self._hours, self._hour_default), (self._pairs, self._pair_default) = target_tables
-        self._route_distance = route_distance
-        self._congestion = origin_congestion
-        self._window = holiday_window
-        self._forest = forest
-        self._holiday_count = len(holidays)
-        self._holidays = <long*>malloc(self._holiday_count * sizeof(long))
-        if self._holidays == NULL:
-            raise MemoryError()
-        for i, ordinal in enumerate(sorted(holidays)):
-            self._holidays[i] = ordinal
-
-    def __dealloc__(self):
-        free(self._holidays)
-
-    def probability(self, tuple record) -> float:
-        """Delay probability of one validated record (FIELDS order)."""
-        carrier, flight, origin, dest, day, dep_time, arr_time, distance, context = record
-        cdef double x[PIPELINE_FEATURES]
-        cdef double dep = _minutes(dep_time)
-        cdef double arr = _minutes(arr_time)
-        if isnan(dep):
-            raise ValueError("a record needs its departure time")
-        cdef long hour = <long>floor(dep / 60)
-        cdef long ordinal = day.toordinal()
-        cdef long weekday = (ordinal + 6) % 7  # date.weekday()
-        route = f"{origin}-{dest}"
-        x[0] = self._carriers.get(carrier, NAN)
-        x[1] = self._origins.get(origin, NAN)
-        x[2] = self._dests.get(dest, NAN)
-        x[3] = self._routes.get(route, self._route_default)
-        x[4] = self._flights.get(f"{carrier}{flight}", self._flight_default)
-        x[5] = self._hours.get(f"{origin}|{hour}", self._hour_default)
-        x[6] = self._pairs.get(f"{carrier}|{origin}", self._pair_default)
-        x[7] = dep
-        x[8] = arr
-        x[9] = _python_mod(arr - dep, 1440)
-        x[10] = _number(distance, self._route_distance.get(route, NAN))
-        x[11] = weekday
-        x[12] = self._days_to_holiday(ordinal)
-        x[13] = self._congestion.get(f"{origin}|{weekday}|{hour}", NAN)
-        x[14] = _number(context, NAN)
-        return 1.0 / (1.0 + exp(-self._forest._raw_score(x)))
-
-    def days_to_holiday(self, day) -> float:
-        """Signed days from `day` to the nearest holiday (negative after it), clipped to the window."""
-        return self._days_to_holiday(day.toordinal())
-
-    cdef double _days_to_holiday(self, long ordinal) noexcept:
-        cdef Py_ssize_t low = 0
-        cdef Py_ssize_t high = self._holiday_count
-        cdef Py_ssize_t middle
-        while low < high:  # bisect_left
-            middle = (low + high) // 2
-            if self._holidays[middle] < ordinal:
-                low = middle + 1
-            else:
-                high = middle
-        cdef long next_gap = self._holidays[min(low, self._holiday_count - 1)] - ordinal
-        cdef long prev_gap = ordinal - self._holidays[max(low - 1, 0)]
-        cdef long gap = next_gap if next_gap < prev_gap else -prev_gap
-        return max(-self._window, min(self._window, gap))
-
-
-cdef inline double _number(value, double default):
-    """A number field's value, `default` when absent."""
-    return default if value is None else <double>value
-
-
-cdef inline double _minutes(hhmm):
-    """Minutes past midnight of an HHMM time (NaN when absent)."""
-    cdef double value = _number(hhmm, NAN)
-    return floor(value / 100) * 60 + _python_mod(value, 100)
-
-
-cdef inline double _python_mod(double value, double divisor) noexcept:
-    """Python's float `%` for a positive divisor: the result takes the divisor's sign."""
-    cdef double rest = fmod(value, divisor)
-    if rest < 0:
-        rest += divisor
-    return rest + 0.0  # -0.0 becomes 0.0, as in Python
+cdef inline double _logistic(double raw) noexcept nogil:
+    return 1.0 / (1.0 + exp(-raw))

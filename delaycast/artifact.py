@@ -38,7 +38,7 @@ PINNED_PACKAGES = ("scikit-learn", "skops")
 REPORTED_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
 # Types outside skops' default trust that our pipeline legitimately contains.
 TRUSTED_TYPES = (
-    "delaycast.features.FlightFeatures",
+    "delaycast.transformer.FlightFeatures",
     "functools.partial",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.model_selection._split.KFold",

@@ -1,19 +1,22 @@
-"""The trained pipeline compiled for fast scoring: one record in C (features and trees), or a batch vectorised.
+"""The trained pipeline compiled for fast scoring, without scikit-learn: its features, encoder tables and trees.
 
 scikit-learn spends milliseconds on one row (pandas, ColumnTransformer, a Python
-loop over trees); the arithmetic is microseconds. This module reads the fitted
-pipeline's tables (encoder categories, target encodings, route and congestion
-lookups) and its boosted trees. One record is scored in C, features and trees
-(`delaycast._native_forest`, leaf values summed in scikit-learn's order); a
-batch by the same trees in NumPy (rows split node by node) on an array encoded
-by vectorised lookups. It reads private scikit-learn attributes, so
-scikit-learn is pinned and every compiled model is checked against
-`predict_proba` on probe records before it is used; any mismatch or unexpected
-structure raises CompileError and the caller keeps scikit-learn's own path.
+loop over trees); the arithmetic is microseconds. This module takes the fitted
+pipeline's feature list and learned tables (`delaycast.features`, the one
+definition of every feature), its encoder tables (category codes, target
+encodings) and its boosted trees. One record's features are computed in Python
+from those definitions, a batch's once per distinct value (`Plan.batch`); the
+encoded rows are scored by the trees in C (`delaycast._native_forest.NativeForest`,
+leaf values summed in scikit-learn's order). It reads private scikit-learn
+attributes, so scikit-learn is pinned and every compiled model is checked
+against `predict_proba` on probe records before it is used; any mismatch or
+unexpected structure raises CompileError and the caller keeps scikit-learn's
+own path.
 
-Training exports the compiled form (`export`, a NumPy archive without pickles,
-carrying the probe records and scikit-learn's answers to them), so that a
-server can `load` it without skops and check it against those answers.
+Training exports the compiled form (`delaycast.compiler.export`, a NumPy archive
+without pickles, carrying the feature names, the probe records and
+scikit-learn's answers to them), so that a server can `load` it without skops
+and check it against those answers.
 """
 
 from __future__ import annotations
@@ -23,24 +26,24 @@ import io
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from delaycast.feature_names import CATEGORICAL, HOLIDAY_WINDOW_DAYS
-from delaycast.fields import FIELD_NAMES
-from delaycast.records import Record, Value
-from delaycast.schema import coerce_frame, hhmm_parts
+from delaycast.features import Plan, UnknownFeature
+from delaycast.fields import FIELD_NAMES, FIELDS, Field, Value
+from delaycast.records import Record
+from delaycast.schema import coerce_frame
 
 if TYPE_CHECKING:
-    from delaycast._native_forest import NativePipeline
+    from delaycast._native_forest import NativeForest
 
 TOLERANCE = 1e-9
 PROBES = 300
-_FIELD = {name: i for i, name in enumerate(FIELD_NAMES)}
+Encoding = tuple[dict[str, float], float]  # value -> category code or target encoding, and the default
 
 
 class CompileError(Exception):
@@ -73,17 +76,6 @@ class Node:
     right: int
     left_categories: np.ndarray | None  # 256 booleans, for a categorical split
     known_categories: np.ndarray | None  # 256 booleans: the categories seen in training
-
-    def goes_left(self, values: np.ndarray) -> np.ndarray:
-        """Which of these feature values take the left branch (a missing value goes where training sent it)."""
-        if self.left_categories is None or self.known_categories is None:
-            return ~(values > self.threshold) if self.missing_left else values <= self.threshold
-        absent = np.isnan(values) | (values < 0) | (values > 255)
-        codes = np.where(absent, 0, values).astype(np.intp)
-        missing = absent | ~self.known_categories[codes]
-        chosen = self.left_categories[codes]
-        taken: np.ndarray = missing | chosen if self.missing_left else ~missing & chosen
-        return taken
 
 
 @dataclass(frozen=True)
@@ -119,168 +111,86 @@ class Tree:
             )
         return cls(built)
 
-    def leaf_values(self, columns: Sequence[np.ndarray]) -> np.ndarray:
-        """The leaf value each row reaches: rows are split node by node, each node sees only its own rows."""
-        values = np.empty(len(columns[0]))
-        pending = [(0, np.arange(len(values)))]
-        while pending:
-            index, rows = pending.pop()
-            node = self.nodes[index]
-            if node.leaf:
-                values[rows] = node.value
-                continue
-            left = node.goes_left(columns[node.feature][rows])
-            for child, subset in ((node.left, rows[left]), (node.right, rows[~left])):
-                if len(subset):
-                    pending.append((child, subset))
-        return values
-
 
 @dataclass(frozen=True)
 class Forest:
-    """The boosted trees and their baseline, summed as HistGradientBoosting sums them, in NumPy."""
+    """The boosted trees and their baseline, as loaded: `NativeForest` scores with them."""
 
     baseline: float
     trees: list[Tree]
     n_features: int
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Delay probability of each row of an encoded feature matrix."""
-        columns = [np.ascontiguousarray(features[:, j], dtype="float64") for j in range(features.shape[1])]
-        raw = np.full(len(features), self.baseline)
-        for tree in self.trees:
-            raw += tree.leaf_values(columns)
-        probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-raw))
-        return probabilities
-
 
 @dataclass(frozen=True)
 class CompiledPipeline:
-    """Lookup tables and tree code equal to the fitted pipeline's `predict_proba`, for one record or a batch."""
+    """Features, encoder tables and trees equal to the fitted pipeline's `predict_proba`, for a record or a batch."""
 
-    category_codes: tuple[dict[str, float], ...]
-    target_tables: tuple[tuple[dict[str, float], float], ...]
-    route_distance: dict[str, float]
-    origin_congestion: dict[str, float]
-    holidays: list[int]
+    features: tuple[str, ...]  # the entries of delaycast.features the fitted step computes, in order
+    tables: dict[str, Any]  # each learning entry's table, by entry name
+    encodings: dict[str, Encoding]  # each categorical and key entry's encoder table, by entry name
     forest: Forest
-    native: NativePipeline = field(init=False, repr=False, compare=False)  # the single-record path, in C
+    plan: Plan = field(init=False, repr=False, compare=False)
+    trees: NativeForest = field(init=False, repr=False, compare=False)  # the trees in C
+    _encoded: Callable[[Sequence[Value]], list[float]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "native", native_pipeline(self))
+        try:
+            plan = Plan.of(self.features)
+        except UnknownFeature as error:
+            raise CompileError(str(error)) from None
+        encoded = [*plan.of_kind("categorical"), *plan.of_kind("key")]
+        if sorted(encoded) != sorted(self.encodings):
+            raise CompileError(f"encoder tables for {sorted(self.encodings)}, the features encode {sorted(encoded)}")
+        missing = sorted({f.name for f in plan.features if f.learn is not None} - set(self.tables))
+        if missing:
+            raise CompileError(f"no learned table for {', '.join(missing)}")
+        if self.forest.n_features != len(plan.outputs):
+            raise CompileError(
+                f"the forest takes {self.forest.n_features} features, the pipeline makes {len(plan.outputs)}"
+            )
+        object.__setattr__(self, "plan", plan)
+        object.__setattr__(self, "trees", native_forest(self.forest))
+        object.__setattr__(self, "_encoded", plan.record(self.tables, self.encodings))
 
     def probability(self, record: Record) -> float:
         """Delay probability of one validated record (FIELDS order)."""
-        return self.native.probability(record)
+        return self.trees.probability(self.encode_record(record))
+
+    def encode_record(self, record: Record) -> list[float]:
+        """The encoded feature vector of one validated record (FIELDS order), as the pipeline's encoder builds it."""
+        return self._encoded(record)
 
     def batch_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        """Delay probabilities of a frame from `coerce_frame`: vectorised encoding, then the classifier."""
-        return self.forest.probabilities(self.encode(frame))
+        """Delay probabilities of a frame from `coerce_frame`: its encoded matrix scored by the trees in C."""
+        return self.trees.probabilities(self.encode(frame))
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The encoded feature matrix of a frame from `coerce_frame`, as the pipeline's encoder builds it.
 
-        Vectorised: every lookup runs once per distinct value (or pair of values), never once per row.
+        Every text feature and lookup is computed once per distinct combination of its inputs, never once per row.
         """
-        carrier, origin, dest = (_Codes.of(frame[name]) for name in CATEGORICAL)
-        dep = _minutes_array(frame["crs_dep_time"])
-        arr = _minutes_array(frame["crs_arr_time"])
-        hour = _Codes.of(np.floor(dep / 60))
-        days = _Codes.of(frame["flight_date"].to_numpy().astype("datetime64[D]"))
-        unique_days = [dt.date.fromisoformat(str(day)) for day in days.texts]
-        weekday = days.map([float(day.weekday()) for day in unique_days])
-        route = origin.pair(dest, "-")
-        distance = frame["distance"].to_numpy(dtype="float64", copy=True)
-        absent = np.isnan(distance)
-        if absent.any():
-            distance[absent] = route.lookup(self.route_distance, math.nan)[absent]
-        keys = (route, carrier.pair(_Codes.of(frame["flight_number"]), ""), origin.pair(hour, "|"))
-        # Built column by column (Fortran order): the trees read it by column, without a copy.
-        return np.array(
-            [
-                *(
-                    codes.lookup(table, math.nan)
-                    for codes, table in zip((carrier, origin, dest), self.category_codes, strict=True)
-                ),
-                *(
-                    codes.lookup(table, default)
-                    for codes, (table, default) in zip(
-                        (*keys, carrier.pair(origin, "|")), self.target_tables, strict=True
-                    )
-                ),
-                dep,
-                arr,
-                np.mod(arr - dep, 1440),
-                distance,
-                weekday,
-                days.map([self.native.days_to_holiday(day) for day in unique_days]),
-                origin.pair(_Codes.of(weekday), "|").pair(hour, "|").lookup(self.origin_congestion, math.nan),
-                frame["origin_delay_rate_prev_day"].to_numpy(dtype="float64"),
-            ],
-            dtype="float64",
-        ).T
+        batch = self.plan.batch(frame, self.tables)
+        matrix = np.empty((len(frame), len(self.plan.outputs)), dtype="float64", order="F")
+        for j, name in enumerate(self.plan.outputs):
+            column = batch[name]
+            if name in self.encodings:
+                table, default = self.encodings[name]
+                matrix[:, j] = np.asarray([table.get(v, default) for v in column.uniques], dtype="float64")[
+                    column.codes
+                ]
+            else:
+                matrix[:, j] = column.values
+        return matrix
 
 
-@dataclass(frozen=True)
-class _Codes:
-    """A column as integer codes into its distinct values, written as the features' key texts."""
-
-    codes: np.ndarray
-    texts: list[str]
-
-    @classmethod
-    def of(cls, values: pd.Series | np.ndarray) -> _Codes:
-        """Codes of a column without missing values; whole floats are written as integers (1545.0 -> "1545")."""
-        codes, uniques = pd.factorize(values)
-        return cls(codes.astype("int64"), [_key_text(value) for value in np.asarray(uniques).tolist()])
-
-    def pair(self, other: _Codes, sep: str) -> _Codes:
-        """Row-wise `self + sep + other`, written once per distinct pair."""
-        codes, pairs = pd.factorize(self.codes * len(other.texts) + other.codes)
-        width = len(other.texts)
-        texts = [f"{self.texts[pair // width]}{sep}{other.texts[pair % width]}" for pair in pairs.tolist()]
-        return _Codes(codes.astype("int64"), texts)
-
-    def lookup(self, table: dict[str, float], default: float) -> np.ndarray:
-        """Each row's value in `table`, `default` where absent."""
-        return self.map([table.get(text, default) for text in self.texts])
-
-    def map(self, values: list[float]) -> np.ndarray:
-        """Each row's entry of `values`, one per distinct value."""
-        mapped: np.ndarray = np.asarray(values, dtype="float64")[self.codes]
-        return mapped
-
-
-def _key_text(value: object) -> str:
-    if isinstance(value, float):
-        return str(int(value))
-    return str(value)
-
-
-def _minutes_array(hhmm: pd.Series) -> np.ndarray:
-    """Minutes past midnight of validated HHMM times."""
-    hours, minutes = hhmm_parts(hhmm.to_numpy(dtype="float64"))
-    total: np.ndarray = hours * 60 + minutes
-    return total
-
-
-def native_pipeline(compiled: CompiledPipeline) -> NativePipeline:
-    """The pipeline's single-record path in C; raises CompileError when the extension is not built (`make venv`
-    builds it) or refuses the pipeline."""
+def native_forest(forest: Forest) -> NativeForest:
+    """The trees in C; raises CompileError when the extension is not built (`make venv` builds it) or refuses them."""
     try:
-        from delaycast._native_forest import NativeForest, NativePipeline
+        from delaycast._native_forest import NativeForest
     except ImportError as error:
         raise CompileError(f"the native scorer is not built ({error})") from None
     try:
-        return NativePipeline(
-            compiled.category_codes,
-            compiled.target_tables,
-            compiled.route_distance,
-            compiled.origin_congestion,
-            compiled.holidays,
-            HOLIDAY_WINDOW_DAYS,
-            NativeForest(compiled.forest),
-        )
+        return NativeForest(forest)
     except ValueError as error:
         raise CompileError(str(error)) from None
 
@@ -300,24 +210,26 @@ def _bitset_table(bitset: np.ndarray) -> np.ndarray:
 def probe_records(compiled: CompiledPipeline, count: int, seed: int = 0) -> list[tuple[Value, ...]]:
     """Records that exercise known and unknown codes, missing optional fields and many dates and times."""
     rng = random.Random(seed)
-    carriers, origins, dests = (sorted(table) or ["UA"] for table in compiled.category_codes)
-    records: list[tuple[Value, ...]] = []
-    for i in range(count):
-        day = dt.date(2010, 1, 1) + dt.timedelta(days=rng.randrange(365 * 15))
-        records.append(
-            (
-                rng.choice(carriers) if i % 7 else "ZZ",
-                rng.randrange(1, 10000),
-                rng.choice(origins) if i % 11 else "QQQ",
-                rng.choice(dests),
-                day,
-                rng.randrange(0, 24) * 100 + rng.randrange(0, 60),
-                None if i % 3 == 0 else rng.randrange(0, 24) * 100 + rng.randrange(0, 60),
-                None if i % 2 == 0 else float(rng.randrange(50, 5000)),
-                None if i % 4 == 0 else rng.random(),
-            )
-        )
-    return records
+    return [tuple(_probe_value(spec, i, compiled, rng) for spec in FIELDS) for i in range(count)]
+
+
+def _probe_value(spec: Field, i: int, compiled: CompiledPipeline, rng: random.Random) -> Value:
+    """A value of one field: absent in some records (an optional field), else drawn by the field's kind."""
+    if not spec.required and i % (2 + FIELDS.index(spec) % 3) == 0:
+        return None
+    low = 0.0 if spec.low is None else spec.low
+    high = low + 5000.0 if spec.high is None else spec.high
+    if spec.kind in ("carrier", "airport"):
+        known = sorted(compiled.encodings.get(spec.name, ({}, math.nan))[0])
+        unknown = "ZZ" if spec.kind == "carrier" else "QQQ"
+        return rng.choice(known) if known and i % (7 + FIELDS.index(spec)) else unknown
+    if spec.kind == "date":
+        return dt.date(2010, 1, 1) + dt.timedelta(days=rng.randrange(365 * 15))
+    if spec.kind == "hhmm":
+        return rng.randrange(0, 24) * 100 + rng.randrange(0, 60)
+    if spec.kind == "int":
+        return rng.randrange(math.ceil(low), math.floor(high) + 1)
+    return rng.uniform(low, high)
 
 
 def check_answers(compiled: CompiledPipeline, records: list[tuple[Value, ...]], expected: np.ndarray) -> None:
@@ -344,14 +256,11 @@ def load(data: bytes) -> CompiledPipeline:
             Tree.of(arrays[f"nodes_{t}"], arrays[f"raw_left_cat_bitsets_{t}"], known)
             for t in range(sum(name.startswith("nodes_") for name in arrays))
         ]
-        forest = Forest(float(document["baseline"]), trees, len(f_idx_map))
         compiled = CompiledPipeline(
-            category_codes=tuple(document["category_codes"]),
-            target_tables=tuple((table, float(default)) for table, default in document["target_tables"]),
-            route_distance=document["route_distance"],
-            origin_congestion=document["origin_congestion"],
-            holidays=list(document["holidays"]),
-            forest=forest,
+            features=tuple(document["features"]),
+            tables=document["tables"],
+            encodings={name: (table, float(default)) for name, (table, default) in document["encodings"].items()},
+            forest=Forest(float(document["baseline"]), trees, len(f_idx_map)),
         )
         records = [_probe_record(values) for values in document["probe_records"]]
         expected = np.asarray(document["probe_probabilities"], dtype="float64")
@@ -364,5 +273,8 @@ def load(data: bytes) -> CompiledPipeline:
 
 
 def _probe_record(values: list[Any]) -> tuple[Value, ...]:
-    day = _FIELD["flight_date"]
-    return tuple(dt.date.fromisoformat(v) if i == day else v for i, v in enumerate(values))
+    """A probe record as `export` wrote it (dates as ISO text)."""
+    return tuple(
+        dt.date.fromisoformat(v) if spec.kind == "date" and v is not None else v
+        for spec, v in zip(FIELDS, values, strict=True)
+    )

@@ -18,16 +18,17 @@ from delaycast.compiled import (
     PROBES,
     CompiledPipeline,
     CompileError,
+    Encoding,
     Forest,
     Tree,
     check_answers,
     known_category_tables,
     probe_records,
 )
-from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
-from delaycast.features import FlightFeatures, holiday_days
+from delaycast.features import Plan, UnknownFeature
 from delaycast.fields import FIELD_NAMES
 from delaycast.schema import coerce_frame
+from delaycast.transformer import FlightFeatures
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -37,21 +38,20 @@ def compile_pipeline(estimator: Pipeline) -> CompiledPipeline:
     """Compile a fitted delaycast pipeline and check it against scikit-learn; raises CompileError."""
     try:
         features, encoder, classifier = (estimator.named_steps[n] for n in ("features", "encode", "classifier"))
-    except KeyError as missing:
+    except (KeyError, AttributeError) as missing:
         raise CompileError(f"pipeline has no step {missing}") from None
-    if not isinstance(features, FlightFeatures):
-        raise CompileError(f"first step is {type(features).__name__}, not FlightFeatures")
-    expected = [*CATEGORICAL, *KEYS, *NUMERIC]
-    if list(encoder.get_feature_names_out()) != expected:
-        raise CompileError("encoder output columns differ from the compiler's")
-    forest = forest_of(classifier)
+    if not isinstance(features, FlightFeatures) or not hasattr(features, "features_"):
+        raise CompileError(f"first step is {type(features).__name__}, not a fitted FlightFeatures")
+    try:
+        plan = Plan.of(features.features_)
+    except UnknownFeature as error:
+        raise CompileError(str(error)) from None
+    if list(encoder.get_feature_names_out()) != plan.outputs:
+        raise CompileError("encoder output columns differ from the features'")
+    categorical, history = (encoder.named_transformers_.get(n) for n in ("categorical", "history"))
+    encodings = {**_category_codes(categorical, plan), **_target_encodings(history, plan)}
     compiled = CompiledPipeline(
-        category_codes=_category_codes(encoder.named_transformers_["categorical"]),
-        target_tables=_target_tables(encoder.named_transformers_["history"]),
-        route_distance=dict(features.route_distance_),
-        origin_congestion=dict(features.origin_congestion_),
-        holidays=[d.toordinal() for d in holiday_days().astype(object)],
-        forest=forest,
+        features=plan.names, tables=dict(features.tables_), encodings=encodings, forest=forest_of(classifier)
     )
     _check(compiled, estimator)
     return compiled
@@ -66,31 +66,45 @@ def forest_of(classifier: Any) -> Forest:
     return Forest(float(classifier._baseline_prediction.ravel()[0]), trees, int(classifier.n_features_in_))
 
 
-def _category_codes(ordinal: Any) -> tuple[dict[str, float], ...]:
-    """Each categorical column's category -> code, exactly as the fitted OrdinalEncoder assigns them."""
-    columns = list(ordinal.feature_names_in_)
+def _columns(encoder: Any, plan: Plan, kind: str) -> list[str]:
+    """The columns an encoder of the ColumnTransformer takes, checked to be the features of one kind."""
+    names = plan.of_kind(kind)
+    if names and list(getattr(encoder, "feature_names_in_", [])) != names:
+        raise CompileError(f"the {kind} features {names} are not what the encoder's {kind} step takes")
+    return names
+
+
+def _category_codes(ordinal: Any, plan: Plan) -> dict[str, Encoding]:
+    """Each categorical feature's category -> code, exactly as the fitted OrdinalEncoder assigns them."""
+    names = _columns(ordinal, plan, "categorical")
+    if not names:
+        return {}
     width = max(len(c) for c in ordinal.categories_)
     frame = pd.DataFrame(
         {
             name: list(cats) + [cats[0]] * (width - len(cats))
-            for name, cats in zip(columns, ordinal.categories_, strict=True)
+            for name, cats in zip(names, ordinal.categories_, strict=True)
         }
     )
     codes = ordinal.transform(frame)
-    return tuple(
-        {str(cat): float(code) for cat, code in zip(cats, codes[: len(cats), i], strict=True)}
-        for i, cats in enumerate(ordinal.categories_)
-    )
+    return {
+        name: ({str(cat): float(code) for cat, code in zip(cats, codes[: len(cats), i], strict=True)}, float("nan"))
+        for i, (name, cats) in enumerate(zip(names, ordinal.categories_, strict=True))
+    }
 
 
-def _target_tables(encoder: Any) -> tuple[tuple[dict[str, float], float], ...]:
+def _target_encodings(encoder: Any, plan: Plan) -> dict[str, Encoding]:
+    """Each key feature's value -> target encoding, and the training mean for a value it did not see."""
+    names = _columns(encoder, plan, "key")
+    if not names:
+        return {}
     if encoder.target_type_ != "binary":
         raise CompileError(f"target encoder is {encoder.target_type_}, not binary")
     default = float(encoder.target_mean_)
-    return tuple(
-        ({str(c): float(v) for c, v in zip(cats, values, strict=True)}, default)
-        for cats, values in zip(encoder.categories_, encoder.encodings_, strict=True)
-    )
+    return {
+        name: ({str(c): float(v) for c, v in zip(cats, values, strict=True)}, default)
+        for name, cats, values in zip(names, encoder.categories_, encoder.encodings_, strict=True)
+    }
 
 
 def _check(compiled: CompiledPipeline, estimator: Pipeline) -> None:
@@ -106,11 +120,9 @@ def export(compiled: CompiledPipeline, estimator: Pipeline) -> bytes:
     records = probe_records(compiled, PROBES)
     expected = estimator.predict_proba(coerce_frame(pd.DataFrame(records, columns=list(FIELD_NAMES))))[:, 1]
     document = {
-        "category_codes": compiled.category_codes,
-        "target_tables": compiled.target_tables,
-        "route_distance": compiled.route_distance,
-        "origin_congestion": compiled.origin_congestion,
-        "holidays": compiled.holidays,
+        "features": list(compiled.features),
+        "tables": compiled.tables,
+        "encodings": compiled.encodings,
         "baseline": compiled.forest.baseline,
         "probe_records": [[v.isoformat() if isinstance(v, dt.date) else v for v in r] for r in records],
         "probe_probabilities": expected.tolist(),

@@ -13,9 +13,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-from delaycast.feature_names import CATEGORICAL, KEYS, NUMERIC
-from delaycast.features import FlightFeatures
 from delaycast.fields import FIELD_NAMES
+from delaycast.transformer import FlightFeatures
 from train.config import TrainingConfig
 
 DELAY_MINUTES = 15.0
@@ -54,9 +53,13 @@ def previous_day_origin_rate(frame: pd.DataFrame, labels: np.ndarray) -> np.ndar
 def fit_delay_model(
     train: pd.DataFrame, y_train: np.ndarray, tune: pd.DataFrame, y_tune: np.ndarray, config: TrainingConfig
 ) -> Pipeline:
-    """Fit features, encoders and a HistGradientBoosting classifier that stops early on `tune`."""
+    """Fit features, encoders and a HistGradientBoosting classifier that stops early on `tune`.
+
+    The encoder's columns are the fitted feature step's (`delaycast.features`): categorical ones ordinal-encoded,
+    keys target-encoded, numeric ones passed through.
+    """
     features = FlightFeatures().fit(train[list(FIELD_NAMES)])
-    encoder = _encoder(config)
+    encoder = _encoder(features, config)
     x_train = encoder.fit_transform(features.transform(train[list(FIELD_NAMES)]), y_train)
     x_tune = encoder.transform(features.transform(tune[list(FIELD_NAMES)]))
     classifier = HistGradientBoostingClassifier(
@@ -65,7 +68,7 @@ def fit_delay_model(
         max_leaf_nodes=config.max_leaf_nodes,
         min_samples_leaf=config.min_samples_leaf,
         l2_regularization=config.l2_regularization,
-        categorical_features=list(range(len(CATEGORICAL))),
+        categorical_features=list(range(len(features.names_of("categorical")))),
         early_stopping=True,
         n_iter_no_change=config.early_stopping_rounds,
         scoring="loss",
@@ -75,7 +78,7 @@ def fit_delay_model(
     return Pipeline([("features", features), ("encode", encoder), ("classifier", classifier)])
 
 
-def _encoder(config: TrainingConfig) -> ColumnTransformer:
+def _encoder(features: FlightFeatures, config: TrainingConfig) -> ColumnTransformer:
     return ColumnTransformer(
         [
             (
@@ -86,10 +89,14 @@ def _encoder(config: TrainingConfig) -> ColumnTransformer:
                     encoded_missing_value=np.nan,
                     max_categories=config.max_categories,
                 ),
-                list(CATEGORICAL),
+                features.names_of("categorical"),
             ),
-            ("history", TargetEncoder(cv=KFold(5, shuffle=True, random_state=config.random_state)), list(KEYS)),
-            ("numeric", "passthrough", list(NUMERIC)),
+            (
+                "history",
+                TargetEncoder(cv=KFold(5, shuffle=True, random_state=config.random_state)),
+                features.names_of("key"),
+            ),
+            ("numeric", "passthrough", features.names_of("numeric")),
         ],
         verbose_feature_names_out=False,
     )
@@ -102,9 +109,14 @@ def fit_majority(train: pd.DataFrame, y_train: np.ndarray) -> Pipeline:
 
 def fit_logistic(train: pd.DataFrame, y_train: np.ndarray, config: TrainingConfig) -> Pipeline:
     """Baseline 2: logistic regression on the core schedule features."""
+    features = FlightFeatures().fit(train[list(FIELD_NAMES)])
     encode = ColumnTransformer(
         [
-            ("codes", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50), list(CATEGORICAL)),
+            (
+                "codes",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50),
+                features.names_of("categorical"),
+            ),
             (
                 "schedule",
                 make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
@@ -112,5 +124,7 @@ def fit_logistic(train: pd.DataFrame, y_train: np.ndarray, config: TrainingConfi
             ),
         ]
     )
-    model = make_pipeline(FlightFeatures(), encode, LogisticRegression(max_iter=500))
-    return model.fit(train[list(FIELD_NAMES)], y_train)
+    model = make_pipeline(encode, LogisticRegression(max_iter=500)).fit(
+        features.transform(train[list(FIELD_NAMES)]), y_train
+    )
+    return Pipeline([("features", features), ("model", model)])

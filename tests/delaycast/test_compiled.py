@@ -77,7 +77,9 @@ def test_a_pipeline_it_cannot_compile_falls_back_with_a_log_line(
     assert "fast path unavailable, scoring with scikit-learn" in caplog.text
 
 
-def test_the_exported_fast_path_loads_without_skops_or_scikit_learn_and_equals_it(model_dir: Path) -> None:
+def test_the_exported_fast_path_loads_without_skops_scikit_learn_or_a_holiday_calendar_and_equals_it(
+    model_dir: Path,
+) -> None:
     script = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
@@ -85,7 +87,7 @@ def test_the_exported_fast_path_loads_without_skops_or_scikit_learn_and_equals_i
         "from delaycast.compiled import probe_records\n"
         f"model = Path({str(model_dir)!r})\n"
         "compiled = load_fast_path(model, verify_model_dir(model))\n"
-        "print(sorted(m for m in ('skops', 'sklearn', 'scipy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('skops', 'sklearn', 'scipy', 'pandas.tseries.holiday') if m in sys.modules))\n"
         "print(repr([compiled.probability(r) for r in probe_records(compiled, 50, seed=3)]))\n"
     )
     output = subprocess.run(

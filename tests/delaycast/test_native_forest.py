@@ -1,6 +1,7 @@
-"""The C scorer decides and sums as the NumPy forest (so scikit-learn) does, and refuses what it cannot take.
+"""The C trees decide and sum as scikit-learn's HistGradientBoosting does, one vector or a batch, and refuse what
+they cannot take.
 
-Its features are held to scikit-learn's by tests/delaycast/test_compiled.py (the whole test set).
+The features feeding them are held to scikit-learn's by tests/delaycast/test_compiled.py (the whole test set).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def categorical(feature: int, known: list[int], left_codes: list[int], missing_l
 
 
 def edge_case_forest() -> Forest:
-    """Three small trees: a numeric split either way for missing values, and categorical splits whose unknown
+    """Four small trees: a numeric split either way for missing values, and categorical splits whose unknown
     and missing codes go left in one tree and right in the other."""
     trees = [
         Tree([numeric(0, 2.5, True, 1, 2), leaf(0.25), leaf(-0.5)]),
@@ -51,39 +52,55 @@ def edge_case_forest() -> Forest:
     return Forest(-1.0, trees, 2)
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [
-        (1.0, 2.0),  # numeric left; a known category that goes left
-        (2.5, 3.0),  # the threshold itself goes left; a known category that goes right
-        (7.0, 200.0),  # right; a known category in the last bitset word
-        (NAN, NAN),  # missing: each split's own missing side
-        (0.0, 4.0),  # a category unknown in training goes the missing side
-        (-3.0, -1.0),  # a negative code is missing
-        (1e300, 256.0),  # past the 256 categories is missing
-    ],
-)
-def test_decides_each_edge_case_as_the_numpy_forest_does(first: float, second: float) -> None:
-    forest = edge_case_forest()
-    expected = forest.probabilities(np.array([[first, second]]))[0]
-    assert NativeForest(forest).probability([first, second]) == pytest.approx(expected, abs=1e-15)
+EDGE_CASES = [
+    # (first, second), the leaves each tree reaches
+    ((1.0, 2.0), (0.25, 0.125, 0.75, 0.5)),  # numeric left; a known category that goes left
+    ((2.5, 3.0), (0.25, 0.125, -0.0625, -2.0)),  # the threshold itself goes left; a known category that goes right
+    ((7.0, 200.0), (-0.5, -1.0, 0.75, 0.5)),  # right; a known category in the last bitset word
+    ((NAN, NAN), (0.25, -1.0, 0.75, -2.0)),  # missing: each split's own missing side
+    ((0.0, 4.0), (0.25, 0.125, 0.75, -2.0)),  # a category unknown in training goes the missing side
+    ((-3.0, -1.0), (0.25, 0.125, 0.75, -2.0)),  # a negative code is missing
+    ((1e300, 256.0), (-0.5, -1.0, 0.75, -2.0)),  # past the 256 categories is missing
+]
 
 
-def test_scores_the_trained_forest_as_the_numpy_forest_does(loaded_model: LoadedModel) -> None:
-    forest = compile_pipeline(loaded_model.estimator).forest
+@pytest.mark.parametrize(("row", "leaves"), EDGE_CASES)
+def test_decides_each_edge_case_as_histgradientboosting_does(
+    row: tuple[float, float], leaves: tuple[float, ...]
+) -> None:
+    expected = 1 / (1 + math.exp(-(-1.0 + sum(leaves))))
+    assert NativeForest(edge_case_forest()).probability(list(row)) == pytest.approx(expected, abs=1e-15)
+
+
+def test_a_batch_is_scored_as_its_rows_are_in_any_memory_order() -> None:
+    native = NativeForest(edge_case_forest())
+    rows = np.array([row for row, _ in EDGE_CASES])
+    one_by_one = [native.probability(row) for row in rows.tolist()]
+    assert native.probabilities(rows).tolist() == one_by_one
+    assert native.probabilities(np.asfortranarray(rows)).tolist() == one_by_one
+    assert native.probabilities(rows[::-1]).tolist() == one_by_one[::-1]
+    assert native.probabilities(np.empty((0, 2))).shape == (0,)
+
+
+def test_scores_the_trained_forest_as_scikit_learn_does(loaded_model: LoadedModel) -> None:
+    native = compile_pipeline(loaded_model.estimator).trees
+    classifier = loaded_model.estimator[-1]
     rng = np.random.default_rng(0)
-    features = rng.uniform(-5, 300, size=(2000, forest.n_features))
+    features = rng.uniform(-5, 300, size=(2000, native.n_features))
     features[:, :3] = np.floor(features[:, :3])  # category codes, known and unknown
     features[rng.random(features.shape) < 0.1] = NAN
-    native = NativeForest(forest)
-    actual = np.array([native.probability(row) for row in features.tolist()])
-    assert np.max(np.abs(actual - forest.probabilities(features))) <= 1e-15
+    expected = classifier.predict_proba(features)[:, 1]
+    batch = native.probabilities(features)
+    assert np.max(np.abs(batch - expected)) <= 1e-15
+    assert [native.probability(row) for row in features.tolist()] == batch.tolist()
 
 
-def test_refuses_a_feature_vector_of_another_length() -> None:
+def test_refuses_a_feature_vector_or_matrix_of_another_width() -> None:
     native = NativeForest(edge_case_forest())
     with pytest.raises(ValueError, match="3 features, expected 2"):
         native.probability([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="3 features, expected 2"):
+        native.probabilities(np.zeros((4, 3)))
 
 
 def test_refuses_a_split_on_a_feature_the_forest_does_not_have() -> None:

@@ -6,6 +6,7 @@ Numbers agree to the decimals shown, a model version agrees as a pattern, everyt
 - `<!-- invocations-example content-type=C accept=A status=S -->`, then the body and the answer, as written:
   POST /invocations to the chain's model server (the container's contract).
 - `<!-- run-example -->`, then what `make run` prints at the end: the chain's check of its sample flight.
+- `<!-- metrics-table threshold=T -->`, then a table of metrics.json's scores (a model per row, a score per column).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ INVOCATIONS_EXAMPLE = re.compile(
     r"<!-- invocations-example content-type=(\S+) accept=(\S+) status=(\d+) -->" + BLOCK + BLOCK, re.DOTALL
 )
 RUN_EXAMPLE = re.compile(r"<!-- run-example -->" + BLOCK, re.DOTALL)
+METRICS_TABLE = re.compile(r"<!-- metrics-table threshold=(\S+) -->\n((?:\|.*\|\n)+)")
 MODEL_VERSION = re.compile(r"\d+\.\d+\.\d+-[0-9a-f]{12}")
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -117,6 +119,19 @@ def test_the_documents_have_examples() -> None:
     assert len(documented(API_EXAMPLE)) >= 4
     assert len(documented(INVOCATIONS_EXAMPLE)) >= 2
     assert len(documented(RUN_EXAMPLE)) == 1
+    assert len(documented(METRICS_TABLE)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("threshold", "table"), documented(METRICS_TABLE))
+def test_metrics_table(full_root: Path, threshold: str, table: str) -> None:
+    report = json.loads((full_root / "output" / "data" / "metrics.json").read_text())
+    same(Shown.parse(threshold), report["threshold"])
+    header, _rule, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    assert [row[0] for row in rows] == list(report["metrics"])
+    for name, *values in rows:
+        for score, value in zip(header[1:], values, strict=True):
+            same(Shown.parse(value), report["metrics"][name][score])
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import resource
 import selectors
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -93,8 +94,11 @@ def check_port(host: str, port: int) -> None:
 
 def _post_fork(server: Any, worker: Any) -> None:
     limit_native_threads()
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
+# How long a thread keeps the GIL when another asks for it: the main thread answers /ping (5 ms by default).
+SWITCH_INTERVAL = 0.001
 TRIM_AFTER_BYTES = 1024 * 1024  # a body this large leaves tens of MB in malloc's free lists
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 

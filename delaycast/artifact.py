@@ -17,9 +17,10 @@ import hashlib
 import json
 import logging
 import platform
+import stat
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import delaycast
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MANIFEST = "manifest.json"
+MANIFEST_MAX_BYTES = 1024 * 1024  # a real manifest is about 2 KB
 MODEL_FILE = "model.skops"
 FAST_PATH_FILE = "fast-path.npz"
 FORMAT = "delaycast-model/1"
@@ -156,21 +158,30 @@ def _skops() -> Any:
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:
-    """The manifest of a model directory, checked for its format."""
+    """The manifest of a model directory, checked for its format: JSON of at most MANIFEST_MAX_BYTES and plain
+    depth (a model.tar.gz is somebody else's packing)."""
     path = model_dir / MANIFEST
     if not path.is_file():
         raise ModelArtifactError(f"{path}: missing; is {model_dir} a delaycast model directory?")
+    size = path.stat().st_size
+    if size > MANIFEST_MAX_BYTES:
+        raise ModelArtifactError(f"{path}: {size} bytes, more than a manifest's {MANIFEST_MAX_BYTES}")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelArtifactError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise ModelArtifactError(f"{path}: nested too deeply") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelArtifactError(f"{path}: not a {FORMAT} manifest")
     return manifest
 
 
 def verify_files(model_dir: Path, manifest: dict[str, Any]) -> None:
-    """Every file listed in the manifest exists with the recorded SHA-256."""
+    """Every file listed in the manifest is a plain file inside the model directory (`check_member`) and exists
+    with the recorded SHA-256."""
+    for name in manifest.get("files", {}):
+        check_member(model_dir, name)
     for name, expected in manifest.get("files", {}).items():
         path = model_dir / name
         if not path.is_file():
@@ -182,6 +193,20 @@ def verify_files(model_dir: Path, manifest: dict[str, Any]) -> None:
             )
     if MODEL_FILE not in manifest.get("files", {}):
         raise ModelArtifactError(f"{model_dir / MANIFEST}: lists no {MODEL_FILE}")
+
+
+def check_member(model_dir: Path, name: str) -> None:
+    """Refuse a manifest entry that is not the relative name of a plain file inside `model_dir`: an absolute path,
+    `..`, a symlink that leads out, a directory or a device."""
+    where = f"{model_dir / MANIFEST}: files entry {name!r}"
+    relative = PurePosixPath(name)
+    if not name or relative.is_absolute() or "\\" in name or ".." in relative.parts:
+        raise ModelArtifactError(f"{where} is not a relative path inside the model directory")
+    path = model_dir / relative
+    if not path.resolve().is_relative_to(model_dir.resolve()):
+        raise ModelArtifactError(f"{where} leads out of the model directory (a symlink)")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise ModelArtifactError(f"{where} is not a plain file")
 
 
 def verify_versions(manifest: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ import pandas as pd
 from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
 from delaycast.compiled import CompiledPipeline, CompileError
 from delaycast.fields import FIELD_NAMES
-from delaycast.model_files import check_manifest
 from delaycast.records import Record, RecordError, validate_record
 from delaycast.schema import Refusals, Refuser, checked_frame, coerce_frame
 from serve.errors import BadRecords
@@ -51,7 +50,6 @@ class ModelRuntime:
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
         """Verify the model directory (raises ModelArtifactError) and load its fast path, else its estimator."""
-        check_manifest(model_dir)
         manifest = verify_model_dir(model_dir)
         try:
             runtime = cls(manifest, compiled=load_fast_path(model_dir, manifest))

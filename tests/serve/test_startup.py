@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from delaycast.artifact import MANIFEST, load_model
+from delaycast.artifact import MANIFEST, MANIFEST_MAX_BYTES, load_model, sha256_of, verify_model_dir
 from delaycast.errors import ConfigError, ModelArtifactError
-from delaycast.model_files import MANIFEST_MAX_BYTES, check_manifest
 from deploy.local.chain import free_port
 from serve.runtime import ModelRuntime
 from serve.server import heartbeat_dir
@@ -72,7 +71,7 @@ def test_the_manifest_names_only_paths_inside_the_model_directory(
 ) -> None:
     model = with_files(copied(model_dir, tmp_path), {name: "0" * 64})
     with pytest.raises(ModelArtifactError, match=words):
-        check_manifest(model)
+        verify_model_dir(model)
 
 
 def test_a_symlink_out_of_the_model_directory_is_refused(model_dir: Path, tmp_path: Path) -> None:
@@ -80,23 +79,24 @@ def test_a_symlink_out_of_the_model_directory_is_refused(model_dir: Path, tmp_pa
     (tmp_path / "secret").write_text("outside")
     (model / "link").symlink_to(tmp_path / "secret")
     with pytest.raises(ModelArtifactError, match="'link' leads out of the model directory"):
-        check_manifest(with_files(model, {"link": "0" * 64}))
+        verify_model_dir(with_files(model, {"link": "0" * 64}))
 
 
 def test_a_symlink_inside_it_and_a_directory_entry(model_dir: Path, tmp_path: Path) -> None:
     model = copied(model_dir, tmp_path)
     (model / "inner").symlink_to(model / "model.skops")
     (model / "folder").mkdir()
-    check_manifest(with_files(model, {"inner": "0" * 64}))  # inside: allowed (its hash is checked later)
+    files = json.loads((model / MANIFEST).read_text())["files"]
+    verify_model_dir(with_files(model, {**files, "inner": sha256_of(model / "model.skops")}))  # inside: allowed
     with pytest.raises(ModelArtifactError, match="'folder' is not a plain file"):
-        check_manifest(with_files(model, {"folder": "0" * 64}))
+        verify_model_dir(with_files(model, {"folder": "0" * 64}))
 
 
 def test_a_device_is_no_plain_file(model_dir: Path, tmp_path: Path) -> None:
     model = copied(model_dir, tmp_path)
     (model / "zero").symlink_to("/dev/zero")
     with pytest.raises(ModelArtifactError, match="'zero' leads out of the model directory"):
-        check_manifest(with_files(model, {"zero": "0" * 64}))
+        verify_model_dir(with_files(model, {"zero": "0" * 64}))
 
 
 def test_the_runtime_checks_the_paths_before_reading_any_file(model_dir: Path, tmp_path: Path) -> None:

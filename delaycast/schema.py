@@ -143,7 +143,8 @@ def _python_values(distinct: Any) -> list[object]:
 
 
 def _typed_column(spec: Field, codes: np.ndarray, typed: list[Value]) -> pd.Series | pd.Categorical | np.ndarray:
-    """Rows of typed values: categoricals for codes, datetime64[s] for dates, int32 or float32 for numbers."""
+    """Rows of typed values: categoricals for codes, datetime64[s] for dates, int32 for required whole numbers,
+    float32 for optional ones (exact: at most 2400), float64 for decimals (the reference's Python floats)."""
     if spec.kind in ("carrier", "airport"):
         category_codes, categories = pd.factorize(np.asarray(typed, dtype=object))
         rows = np.append(category_codes, -1)[codes]  # code -1 (absent) takes the -1 at the end
@@ -152,10 +153,6 @@ def _typed_column(spec: Field, codes: np.ndarray, typed: list[Value]) -> pd.Seri
         days: np.ndarray = np.array([*typed, None], dtype="datetime64[D]")[codes]
         return days.astype("datetime64[s]")
     numbers: np.ndarray = np.array([np.nan if v is None else v for v in typed] + [np.nan], dtype="float64")[codes]
-    return numbers.astype("int32" if spec.kind in ("int", "hhmm") and spec.required else "float32")
-
-
-def hhmm_parts(numbers: Any) -> tuple[Any, Any]:
-    """Hours and minutes of whole HHMM numbers: floor of a division, since NumPy's float // and % cost 3x."""
-    hours = np.floor(numbers / 100)
-    return hours, numbers - hours * 100
+    if spec.kind not in ("int", "hhmm"):
+        return numbers
+    return numbers.astype("int32" if spec.required else "float32")

@@ -42,8 +42,8 @@ def test_types_and_normalises_values_and_adds_optional_fields() -> None:
         "flight_date": "datetime64[s]",
         "crs_dep_time": "int32",
         "crs_arr_time": "float32",
-        "distance": "float32",
-        "origin_delay_rate_prev_day": "float32",
+        "distance": "float64",
+        "origin_delay_rate_prev_day": "float64",
     }
 
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from flask.testing import FlaskClient
 
 from delaycast.fields import FIELD_NAMES, FIELDS
+from delaycast_api.endpoint import DECIMALS
 from delaycast_api.handler import Handler
 from delaycast_api.settings import Settings
 from serve.app import create_app
@@ -123,7 +124,7 @@ def lambda_handler(container: FlaskClient) -> Handler:
 
 def verdict_of(status: int, document: Any, first: Any) -> Verdict:
     if status == 200:
-        return ("accepted", round(float(first["probability"]), 9))
+        return ("accepted", round(float(first["probability"]), DECIMALS))  # the API's precision
     return ("refused", str(document["detail"]))
 
 

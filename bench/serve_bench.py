@@ -192,7 +192,7 @@ def batch_rounds(url: str, model_dir: Path, body: bytes, rounds: int) -> dict[st
     ratio: medians over rounds that run the three back to back, after as many warm-up requests as workers."""
     compiled = ModelRuntime.load(model_dir).compiled
     if compiled is None:
-        raise SystemExit(f"{model_dir} has no usable fast path: retrain it")
+        raise SystemExit(f"{model_dir} has no usable compiled archive: retrain it")
     array = compiled.encode(coerce_frame(CsvCodec().decode(body, "").frame()))
     classifier = load_model(model_dir).estimator[-1]
     batch_rows_per_second(url, body, repeats=len(worker_pids(url)))

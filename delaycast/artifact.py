@@ -1,13 +1,13 @@
-"""The model directory: a skops file, the compiled fast path, and a manifest with versions and SHA-256 of every file.
+"""The model directory: a skops file, the compiled archive, and a manifest with versions and SHA-256 of every file.
 
 This is the directory SageMaker tars into model.tar.gz and unpacks into
 /opt/ml/model. Loading verifies hashes and versions before anything is
 deserialised, and skops refuses any type outside an explicit allowlist, so a
-tampered or foreign artifact is refused instead of executed. The fast path
+tampered or foreign artifact is refused instead of executed. The compiled archive
 (`delaycast.compiled`) is plain arrays and JSON, read without pickles.
 
 skops and scikit-learn are imported by the functions that read or write the
-pipeline, not by this module: a server loading the fast path imports neither
+pipeline, not by this module: a server loading the compiled archive imports neither
 (together about 1 s of its cold start).
 """
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 MANIFEST_MAX_BYTES = 1024 * 1024  # a real manifest is about 2 KB
 MODEL_FILE = "model.skops"
-FAST_PATH_FILE = "fast-path.npz"
+COMPILED_FILE = "compiled.npz"
 FORMAT = "delaycast-model/1"
 # Versions that must match exactly between the trainer and the server.
 PINNED_PACKAGES = ("scikit-learn", "skops")
@@ -86,15 +86,15 @@ def sha256_of(path: Path) -> str:
 
 
 def save_model(estimator: Pipeline, model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write the estimator, its compiled fast path and a manifest (versions and hashes added) into `model_dir`."""
+    """Write the estimator, its compiled archive and a manifest (versions and hashes added) into `model_dir`."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
     _skops().dump(estimator, model_path)
     files = {MODEL_FILE: sha256_of(model_path)}
-    fast_path = _fast_path(estimator)
-    if fast_path is not None:
-        (model_dir / FAST_PATH_FILE).write_bytes(fast_path)
-        files[FAST_PATH_FILE] = sha256_of(model_dir / FAST_PATH_FILE)
+    archive = _compiled_archive(estimator)
+    if archive is not None:
+        (model_dir / COMPILED_FILE).write_bytes(archive)
+        files[COMPILED_FILE] = sha256_of(model_dir / COMPILED_FILE)
     full = {
         "format": FORMAT,
         "model_version": manifest.get("model_version") or f"{delaycast.__version__}-{files[MODEL_FILE][:12]}",
@@ -106,13 +106,13 @@ def save_model(estimator: Pipeline, model_dir: Path, manifest: dict[str, Any]) -
     return full
 
 
-def _fast_path(estimator: Pipeline) -> bytes | None:
+def _compiled_archive(estimator: Pipeline) -> bytes | None:
     from delaycast import compiler  # scikit-learn: see the module docstring
 
     try:
         return compiler.export(compiler.compile_pipeline(estimator), estimator)
     except compiled.CompileError as error:
-        log.warning("no compiled fast path for this model (servers will use scikit-learn): %s", error)
+        log.warning("no compiled archive for this model (servers will use scikit-learn): %s", error)
         return None
 
 
@@ -143,11 +143,11 @@ def load_model(model_dir: Path) -> LoadedModel:
     return LoadedModel(estimator, manifest)
 
 
-def load_fast_path(model_dir: Path, manifest: dict[str, Any]) -> compiled.CompiledPipeline:
-    """The verified directory's compiled fast path, checked against its probe answers; raises CompileError."""
-    if FAST_PATH_FILE not in manifest.get("files", {}):
-        raise compiled.CompileError(f"{model_dir} has no {FAST_PATH_FILE}")
-    return compiled.load((model_dir / FAST_PATH_FILE).read_bytes())
+def load_compiled(model_dir: Path, manifest: dict[str, Any]) -> compiled.CompiledPipeline:
+    """The verified directory's compiled archive, checked against its probe answers; raises CompileError."""
+    if COMPILED_FILE not in manifest.get("files", {}):
+        raise compiled.CompileError(f"{model_dir} has no {COMPILED_FILE}")
+    return compiled.load((model_dir / COMPILED_FILE).read_bytes())
 
 
 def _skops() -> Any:

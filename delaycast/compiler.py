@@ -1,6 +1,6 @@
 """Compiling a fitted delaycast pipeline (scikit-learn) into `delaycast.compiled`, and exporting it.
 
-Training and the skops fallback use this module; a server loading `fast-path.npz`
+Training and the skops fallback use this module; a server loading `compiled.npz`
 never imports it, nor scikit-learn.
 """
 

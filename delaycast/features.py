@@ -30,7 +30,7 @@ here); the model sees it only through an entry that names it in `inputs`.
 To add a feature: add one entry to FEATURES, after the entries it reads (its kind decides its encoding; nothing
 else is written per feature: the encoder's columns, the compiled tables and the archive follow the fitted
 step's list of names). Then retrain (`python -m train`): the model directory is written again, its compiled
-archive `fast-path.npz` included (exported at training, it carries the names of its entries). Nothing else is
+archive `compiled.npz` included (exported at training, it carries the names of its entries). Nothing else is
 regenerated. Code and model go out together: code whose table lacks an entry a model names refuses that model
 (CompileError for the archive, UnknownFeature from the scikit-learn step); code whose entry computes something
 else than at training scores the model with the new definition (the probe check at load catches that only

@@ -1,7 +1,7 @@
 """The feature table (`delaycast.features`) as the first step of the scikit-learn pipeline.
 
 Training fits it and skops saves it (its state is the entries' names and their learned tables, plain
-lists and dicts); the skops fallback of a server loads it. A server scoring with the compiled fast path
+lists and dicts); the skops fallback of a server loads it. A server scoring with the compiled archive
 never imports this module, nor scikit-learn.
 """
 

@@ -11,7 +11,7 @@ import time
 FIELDS = (
     "model_version",
     "model_dir",
-    "fast_path",
+    "compiled",
     "request_id",
     "method",
     "path",

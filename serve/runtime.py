@@ -1,12 +1,13 @@
 """The model runtime: a verified model, and scoring of decoded requests. No HTTP here.
 
-The compiled pipeline comes from the model directory (exported at training,
-checked against scikit-learn's answers at load, without skops), else it is
-built from the skops estimator at load. Small requests go through it record by
-record (validated in Python, features and trees in C: microseconds per record); large ones are validated by
-pandas, encoded by its vectorised lookups and scored by its trees in NumPy.
-Both validate the same way and agree to 1e-9; without a compiled pipeline,
-scikit-learn's own Pipeline scores everything.
+The compiled pipeline comes from the model directory's compiled archive (exported
+at training, checked against scikit-learn's answers at load, without skops), else
+it is built from the skops estimator at load. Small requests go through it record
+by record (the reference validator, the feature table in Python, the trees in C:
+microseconds per record); large ones are validated by `coerce_frame` (the same
+grammar once per distinct value), encoded from the same feature table once per
+distinct input and scored by the same trees in C. Both agree with scikit-learn
+to 1e-9; without a compiled pipeline, scikit-learn's own Pipeline scores everything.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from delaycast.artifact import LoadedModel, load_fast_path, load_model, verify_model_dir
+from delaycast.artifact import LoadedModel, load_compiled, load_model, verify_model_dir
 from delaycast.compiled import CompiledPipeline, CompileError
 from delaycast.fields import FIELD_NAMES
 from delaycast.records import Record, RecordError, validate_record
@@ -49,16 +50,20 @@ class ModelRuntime:
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
-        """Verify the model directory (raises ModelArtifactError) and load its fast path, else its estimator."""
+        """Verify the model directory (raises ModelArtifactError) and load its compiled archive, else its estimator."""
         manifest = verify_model_dir(model_dir)
         try:
-            runtime = cls(manifest, compiled=load_fast_path(model_dir, manifest))
+            runtime = cls(manifest, compiled=load_compiled(model_dir, manifest))
         except CompileError as error:
-            log.warning("no usable fast path (%s); loading the scikit-learn pipeline", error)
+            log.warning("no usable compiled archive (%s); loading the scikit-learn pipeline", error)
             runtime = cls.of_model(load_model(model_dir))
         log.info(
             "model loaded",
-            extra={"model_version": runtime.version, "model_dir": str(model_dir), "fast_path": runtime.fast},
+            extra={
+                "model_version": runtime.version,
+                "model_dir": str(model_dir),
+                "compiled": runtime.compiled is not None,
+            },
         )
         return runtime
 
@@ -76,11 +81,6 @@ class ModelRuntime:
     def threshold(self) -> float:
         """Probability at or above which a flight is predicted delayed."""
         return float(self.manifest["threshold"])
-
-    @property
-    def fast(self) -> bool:
-        """Whether requests are scored by the compiled pipeline."""
-        return self.compiled is not None
 
     def predict(self, table: RawTable, keep_refused: bool = False) -> Predictions:
         """Validate raw fields and score the records that pass.
@@ -147,10 +147,10 @@ def _kept(refusals: Refusals, keep_refused: bool) -> Refusals | None:
 
 def compile_or_none(model: LoadedModel) -> CompiledPipeline | None:
     """The compiled pipeline, or None (with a log line) when it cannot be built or checked."""
-    from delaycast.compiler import compile_pipeline  # scikit-learn, needed only without a fast path
+    from delaycast.compiler import compile_pipeline  # scikit-learn, needed only without a compiled archive
 
     try:
         return compile_pipeline(model.estimator)
     except CompileError as error:
-        log.warning("fast path unavailable, scoring with scikit-learn: %s", error)
+        log.warning("compiled path unavailable, scoring with scikit-learn: %s", error)
         return None

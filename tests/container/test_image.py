@@ -109,7 +109,7 @@ def served(image: str, trained_ml_root: Path) -> Iterator[tuple[str, str]]:
 
 
 def test_train_writes_the_model_and_reports(trained_ml_root: Path) -> None:
-    assert {p.name for p in (trained_ml_root / "model").iterdir()} == {"manifest.json", "model.skops", "fast-path.npz"}
+    assert {p.name for p in (trained_ml_root / "model").iterdir()} == {"manifest.json", "model.skops", "compiled.npz"}
     assert (trained_ml_root / "output" / "data" / "metrics.json").is_file()
     assert not (trained_ml_root / "output" / "failure").exists()
 
@@ -148,10 +148,10 @@ def test_the_serving_image_says_what_it_cannot_do(image: str, trained_ml_root: P
     assert training.returncode == 2
     assert "training needs scikit-learn; this is the serving image" in training.stderr
     model = Path(shutil.copytree(trained_ml_root / "model", tmp_path / "model"))
-    (model / "fast-path.npz").unlink()
+    (model / "compiled.npz").unlink()
     serving_result = docker("run", "--rm", "-v", f"{model}:/opt/ml/model:ro", serving, "serve")
     assert serving_result.returncode == 2
-    assert "has no compiled archive (fast-path.npz)" in serving_result.stderr
+    assert "has no compiled archive (compiled.npz)" in serving_result.stderr
 
 
 def test_the_images_carry_no_build_tools_and_the_serving_image_no_scikit_learn(image: str) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from delaycast.artifact import (
-    FAST_PATH_FILE,
+    COMPILED_FILE,
     MANIFEST,
     MODEL_FILE,
     LoadedModel,
@@ -63,11 +63,11 @@ def test_manifest_describes_schema_versions_and_hashes(loaded_model: LoadedModel
         "crs_dep_time",
     ]
     assert manifest["versions"] == package_versions()
-    assert set(manifest["files"]) == {MODEL_FILE, FAST_PATH_FILE}
+    assert set(manifest["files"]) == {MODEL_FILE, COMPILED_FILE}
     assert manifest["label"]["definition"] == "arrival delay >= 15 minutes (US DOT)"
 
 
-@pytest.mark.parametrize("name", [MODEL_FILE, FAST_PATH_FILE])
+@pytest.mark.parametrize("name", [MODEL_FILE, COMPILED_FILE])
 def test_a_changed_byte_in_any_file_is_refused(model_copy: Path, name: str) -> None:
     data = bytearray((model_copy / name).read_bytes())
     data[len(data) // 2] ^= 0x01

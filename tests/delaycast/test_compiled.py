@@ -16,7 +16,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import make_pipeline
 
-from delaycast.artifact import FAST_PATH_FILE, LoadedModel, load_model
+from delaycast.artifact import COMPILED_FILE, LoadedModel, load_model
 from delaycast.compiled import CompileError, load, probe_records
 from delaycast.compiler import compile_pipeline
 from delaycast.fields import FIELD_NAMES
@@ -74,19 +74,19 @@ def test_a_pipeline_it_cannot_compile_falls_back_with_a_log_line(
     other = make_pipeline(DummyClassifier()).fit(np.zeros((4, 1)), [0, 1, 0, 1])
     with caplog.at_level(logging.WARNING):
         assert compile_or_none(LoadedModel(other, loaded_model.manifest)) is None
-    assert "fast path unavailable, scoring with scikit-learn" in caplog.text
+    assert "compiled path unavailable, scoring with scikit-learn" in caplog.text
 
 
-def test_the_exported_fast_path_loads_without_skops_scikit_learn_or_a_holiday_calendar_and_equals_it(
+def test_the_exported_compiled_archive_loads_without_skops_scikit_learn_or_a_holiday_calendar_and_equals_it(
     model_dir: Path,
 ) -> None:
     script = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
-        "from delaycast.artifact import load_fast_path, verify_model_dir\n"
+        "from delaycast.artifact import load_compiled, verify_model_dir\n"
         "from delaycast.compiled import probe_records\n"
         f"model = Path({str(model_dir)!r})\n"
-        "compiled = load_fast_path(model, verify_model_dir(model))\n"
+        "compiled = load_compiled(model, verify_model_dir(model))\n"
         "print(sorted(m for m in ('skops', 'sklearn', 'scipy', 'pandas.tseries.holiday') if m in sys.modules))\n"
         "print(repr([compiled.probability(r) for r in probe_records(compiled, 50, seed=3)]))\n"
     )
@@ -102,8 +102,8 @@ def test_the_exported_fast_path_loads_without_skops_scikit_learn_or_a_holiday_ca
     assert np.max(np.abs(np.array(ast.literal_eval(output[1])) - expected)) <= TOLERANCE
 
 
-def test_a_fast_path_that_disagrees_with_its_probe_answers_is_refused(model_dir: Path) -> None:
-    data = (model_dir / FAST_PATH_FILE).read_bytes()
+def test_a_compiled_archive_that_disagrees_with_its_probe_answers_is_refused(model_dir: Path) -> None:
+    data = (model_dir / COMPILED_FILE).read_bytes()
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     arrays["nodes_0"] = arrays["nodes_0"].copy()

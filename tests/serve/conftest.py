@@ -14,7 +14,7 @@ from serve.settings import ServerSettings
 
 @pytest.fixture(scope="session")
 def runtime(loaded_model: LoadedModel) -> ModelRuntime:
-    """The scikit-learn runtime (no fast path), with one native thread as in a server worker (see serve.server)."""
+    """The scikit-learn runtime (no compiled path), with one native thread as in a server worker (see serve.server)."""
     limit_native_threads()
     return ModelRuntime(loaded_model.manifest, estimator=loaded_model.estimator)
 

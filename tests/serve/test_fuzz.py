@@ -151,7 +151,7 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
 
 @pytest.fixture(scope="module")
 def fuzz_app(loaded_model: LoadedModel, tally: Tally) -> Flask:
-    """The app as `python -m serve` builds it (compiled fast path, the real payload limit), counted."""
+    """The app as `python -m serve` builds it (compiled archive, the real payload limit), counted."""
     limit_native_threads()
     app = create_app(ModelRuntime.of_model(loaded_model), ServerSettings(workers=2))
     app.after_request(tally.count)

@@ -1,4 +1,4 @@
-"""The runtime loads the exported fast path, and falls back to the scikit-learn pipeline without it."""
+"""The runtime loads the exported compiled archive, and falls back to the scikit-learn pipeline without it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from delaycast.artifact import FAST_PATH_FILE, MANIFEST, load_model
+from delaycast.artifact import COMPILED_FILE, MANIFEST, load_model
 from delaycast.records import validate_record
 from serve.codecs import CsvCodec
 from serve.runtime import ModelRuntime
@@ -17,9 +17,9 @@ from serve.runtime import ModelRuntime
 ROWS = b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\nAA,1141,JFK,MIA,2013-11-05,0540,0850,1089\n"
 
 
-def test_loads_the_fast_path_and_agrees_with_the_pipeline(model_dir: Path) -> None:
+def test_loads_the_compiled_archive_and_agrees_with_the_pipeline(model_dir: Path) -> None:
     runtime = ModelRuntime.load(model_dir)
-    assert runtime.fast
+    assert runtime.compiled is not None
     table = CsvCodec().decode(ROWS, "")
     fallback = ModelRuntime(runtime.manifest, estimator=load_model(model_dir).estimator)
     fast, slow = runtime.predict(table), fallback.predict(table)
@@ -27,18 +27,18 @@ def test_loads_the_fast_path_and_agrees_with_the_pipeline(model_dir: Path) -> No
     assert (fast.model_version, fast.threshold) == (slow.model_version, slow.threshold)
 
 
-def test_without_a_fast_path_it_compiles_the_pipeline_and_says_so(
+def test_without_a_compiled_archive_it_compiles_the_pipeline_and_says_so(
     model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
-    (copy / FAST_PATH_FILE).unlink()
+    (copy / COMPILED_FILE).unlink()
     manifest = json.loads((copy / MANIFEST).read_text())
-    del manifest["files"][FAST_PATH_FILE]
+    del manifest["files"][COMPILED_FILE]
     (copy / MANIFEST).write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="delaycast.serve"):
         runtime = ModelRuntime.load(copy)
-    assert "no usable fast path" in caplog.text
-    assert runtime.fast  # compiled from the skops pipeline at load instead
+    assert "no usable compiled archive" in caplog.text
+    assert runtime.compiled is not None  # compiled from the skops pipeline at load instead
     assert len(runtime.predict(CsvCodec().decode(ROWS, "")).probabilities) == 2
 
 

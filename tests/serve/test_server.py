@@ -118,7 +118,7 @@ def test_logs_are_json_lines_without_payloads(model_dir: Path) -> None:
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry.get("status") == 400 and entry.get("path") == "/invocations" for entry in lines)
     [loaded] = [entry for entry in lines if entry["message"] == "model loaded"]
-    assert loaded["fast_path"] is True
+    assert loaded["compiled"] is True
 
 
 def test_the_entry_point_limits_openmp_before_anything_loads_it() -> None:

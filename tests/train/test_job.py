@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from delaycast.artifact import FAST_PATH_FILE, MANIFEST, MODEL_FILE
+from delaycast.artifact import COMPILED_FILE, MANIFEST, MODEL_FILE
 from train.__main__ import main
 from train.job import FAILURE_LIMIT, JobPaths, run
 
@@ -41,7 +41,7 @@ def sagemaker_root(tmp_path: Path, data: Path, hyperparameters: dict[str, str]) 
 
 
 def test_writes_model_reports_and_metric_lines(trained_root: Path) -> None:
-    assert {p.name for p in (trained_root / "model").iterdir()} == {MANIFEST, MODEL_FILE, FAST_PATH_FILE}
+    assert {p.name for p in (trained_root / "model").iterdir()} == {MANIFEST, MODEL_FILE, COMPILED_FILE}
     reports = {p.name for p in (trained_root / "output" / "data").iterdir()}
     assert reports >= {"metrics.json", "roc.png", "precision_recall.png", "calibration.png", "feature_importance.png"}
     assert not (trained_root / "output" / "failure").exists()

@@ -58,16 +58,6 @@ class LoadedModel:
     estimator: Pipeline
     manifest: dict[str, Any]
 
-    @property
-    def version(self) -> str:
-        """The model version recorded at training time."""
-        return str(self.manifest["model_version"])
-
-    @property
-    def threshold(self) -> float:
-        """Probability at or above which a flight is predicted delayed."""
-        return float(self.manifest["threshold"])
-
 
 def package_versions() -> dict[str, str]:
     """Versions of Python, delaycast and the packages the artifact depends on."""
@@ -117,10 +107,13 @@ def _compiled_archive(estimator: Pipeline) -> bytes | None:
 
 
 def verify_model_dir(model_dir: Path) -> dict[str, Any]:
-    """The manifest of a model directory whose files and package versions are verified; else ModelArtifactError."""
+    """The manifest of a model directory whose files are verified; else ModelArtifactError.
+
+    The package versions matter only to the skops file (`load_model` checks them): the compiled archive is
+    checked against its probe answers when it loads, so a server without scikit-learn can verify a model.
+    """
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
-    verify_versions(manifest)
     return manifest
 
 
@@ -129,6 +122,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     from sklearn.pipeline import Pipeline  # see the module docstring
 
     manifest = verify_model_dir(model_dir)
+    verify_versions(manifest)
     model_path = model_dir / MODEL_FILE
     skops_io = _skops()
     untrusted = [t for t in skops_io.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
@@ -212,10 +206,10 @@ def check_member(model_dir: Path, name: str) -> None:
 def verify_versions(manifest: dict[str, Any]) -> None:
     """The packages that deserialise the model are the versions that saved it."""
     saved = manifest.get("versions", {})
-    running = package_versions()
     for name in PINNED_PACKAGES:
-        if saved.get(name) != running[name]:
+        running = metadata.version(name)
+        if saved.get(name) != running:
             raise ModelArtifactError(
-                f"model was saved with {name} {saved.get(name)} but this is {name} {running[name]}; "
+                f"model was saved with {name} {saved.get(name)} but this is {name} {running}; "
                 "retrain or install the matching version"
             )

@@ -47,6 +47,8 @@ class ModelRuntime:
         self.manifest = manifest
         self.compiled = compiled
         self.estimator = estimator
+        self.version = str(manifest["model_version"])  # the version recorded at training
+        self.threshold = float(manifest["threshold"])  # at or above it, a flight is predicted delayed
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
@@ -71,16 +73,6 @@ class ModelRuntime:
     def of_model(cls, model: LoadedModel) -> ModelRuntime:
         """A runtime for a loaded estimator, compiled at once if possible (a log line says when not)."""
         return cls(model.manifest, compile_or_none(model), model.estimator)
-
-    @property
-    def version(self) -> str:
-        """The version of the loaded model."""
-        return str(self.manifest["model_version"])
-
-    @property
-    def threshold(self) -> float:
-        """Probability at or above which a flight is predicted delayed."""
-        return float(self.manifest["threshold"])
 
     def predict(self, table: RawTable, keep_refused: bool = False) -> Predictions:
         """Validate raw fields and score the records that pass.

@@ -29,7 +29,7 @@ LAMBDA_FILES = {
     **{f"delaycast/{name}": REPO / "delaycast" / name for name in DELAYCAST_MODULES},
 }
 # What the Dockerfile copies: a change under these makes the working tree "dirty" for the image.
-IMAGE_SOURCES = ("Dockerfile", "requirements/runtime.txt", "delaycast", "train", "serve", "container")
+IMAGE_SOURCES = ("Dockerfile", "requirements", "delaycast", "train", "serve", "container")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 

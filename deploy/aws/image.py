@@ -21,6 +21,7 @@ from deploy.aws.artifacts import Revision
 from deploy.aws.names import Names, tag_list
 from deploy.aws.session import Context, DeployError, absent_on
 
+SERVING_TARGET = "serve"  # the Dockerfile stage an endpoint runs (docs/container.md)
 # SageMaker runs x86_64 images (Graviton instances aside); buildx's default provenance attestation
 # would push an image index, which SageMaker refuses: BUILDX_NO_DEFAULT_ATTESTATIONS turns it off.
 PLATFORM = "linux/amd64"
@@ -47,13 +48,14 @@ class DockerPusher:
     """`docker login`, `docker build`, `docker push`, `docker logout`."""
 
     def push(self, context: Path, repository_uri: str, tags: Sequence[str], auth: RegistryAuth) -> None:
-        """Build the Dockerfile in `context` for linux/amd64 and push it under each tag."""
+        """Build the Dockerfile's serving image (target `serve`: what an endpoint runs, without scikit-learn) in
+        `context` for linux/amd64 and push it under each tag."""
         if shutil.which("docker") is None:
             raise DeployError("docker is not installed: build and push the image elsewhere and pass --image-uri")
         _docker("login", "--username", auth.username, "--password-stdin", auth.registry, stdin=auth.password)
         try:
             names = [arg for tag in tags for arg in ("--tag", f"{repository_uri}:{tag}")]
-            _docker("build", "--platform", PLATFORM, *names, str(context))
+            _docker("build", "--platform", PLATFORM, "--target", SERVING_TARGET, *names, str(context))
             for tag in tags:
                 _docker("push", f"{repository_uri}:{tag}")
         finally:

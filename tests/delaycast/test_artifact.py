@@ -48,8 +48,8 @@ def test_loads_a_pipeline_that_predicts_from_raw_records(loaded_model: LoadedMod
     frame = pd.DataFrame([RECORD]).astype({"flight_date": "datetime64[s]"})
     probability = loaded_model.estimator.predict_proba(frame)[0, 1]
     assert 0 < probability < 1
-    assert 0 < loaded_model.threshold < 1
-    assert loaded_model.version.startswith("0.1.0-")
+    assert 0 < loaded_model.manifest["threshold"] < 1
+    assert loaded_model.manifest["model_version"].startswith("0.1.0-")
 
 
 def test_manifest_describes_schema_versions_and_hashes(loaded_model: LoadedModel) -> None:

@@ -55,6 +55,8 @@ def test_docker_logs_in_builds_for_amd64_pushes_each_tag_and_logs_out(docker: Do
             "build",
             "--platform",
             "linux/amd64",
+            "--target",
+            "serve",
             "--tag",
             f"{REPOSITORY}:git-abc",
             "--tag",

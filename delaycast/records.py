@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 Record = tuple[Value, ...]
 _LOWER_ALIASES = {name.lower(): field for name, field in COLUMN_ALIASES.items()}
-CACHED_KEYS_CHARS = 1024
+CACHED_NAMES_CHARS = 1024
 REFUSED_LABEL = "error"  # a CSV answer's label for a refused record, where a scored one says delay or no delay
 
 
@@ -67,23 +67,21 @@ def record_values(document: object, index: int) -> list[object]:
     """A JSON object's values in FIELDS order (None where absent); its keys are named as `field_positions` says."""
     if not isinstance(document, Mapping):
         raise RecordError(index, None, f"expected a flight object, got JSON {json_type(document)}")
-    keys = tuple(document)
     try:
-        positions = _cached_positions(keys) if sum(map(len, keys)) <= CACHED_KEYS_CHARS else _key_positions(keys)
+        positions = named_positions(list(document))
     except BadValue as error:
         raise RecordError(index, None, error.reason) from None
     values = list(document.values())
-    return [values[position] if position >= 0 else None for position in positions]
+    return [values[positions[name]] if name in positions else None for name in FIELD_NAMES]
 
 
-def _key_positions(keys: tuple[str, ...]) -> tuple[int, ...]:
-    """Each field's position among the keys (-1: absent)."""
-    positions = field_positions(keys)
-    return tuple(positions.get(name, -1) for name in FIELD_NAMES)
+def named_positions(names: Sequence[str]) -> dict[str, int]:
+    """`field_positions`, cached for short lists of names: the records of a batch, and headers, repeat a few.
 
-
-# The records of a batch repeat a few key orders; long keys (which name no field) are not kept.
-_cached_positions = lru_cache(maxsize=256)(_key_positions)
+    Long names (which name no field) are not kept. The dict is shared: callers do not change it.
+    """
+    key = tuple(names)
+    return _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
 
 
 def canonical_name(name: str) -> str | None:
@@ -106,6 +104,9 @@ def field_positions(names: Sequence[str]) -> dict[str, int]:
             raise BadValue(f"{shown(names[positions[field]])} and {shown(name)} both give field {field}")
         positions[field] = position
     return positions
+
+
+_cached_positions = lru_cache(maxsize=256)(field_positions)
 
 
 def check_width(width: int, index: int) -> None:

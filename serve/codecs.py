@@ -38,7 +38,7 @@ from delaycast.records import (
     RecordError,
     canonical_name,
     check_width,
-    field_positions,
+    named_positions,
     plain_csv_record,
     plain_json_record,
     record_values,
@@ -49,7 +49,6 @@ from serve.payloads import Column, Predictions, RawTable
 
 DELAY, NO_DELAY = "delay", "no delay"
 BULK_CSV_CHARS = 64 * 1024  # from this size pandas' C reader beats the csv module
-CACHED_NAMES_CHARS = 1024  # column names up to this total length have their field positions cached
 PLAIN_RECORD_BYTES = 1024  # bodies up to this size may be one plain record (decode_record)
 BLANK_LINE = "a blank line"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -202,16 +201,11 @@ def has_blank_line(text: str) -> bool:
 
 
 def header_positions(names: Sequence[str]) -> dict[str, int]:
-    """Which column of a CSV header holds each field (`field_positions`); cached for short headers."""
-    key = tuple(names)
+    """Which column of a CSV header holds each field (`named_positions`)."""
     try:
-        return _cached_positions(key) if sum(map(len, key)) <= CACHED_NAMES_CHARS else field_positions(key)
+        return named_positions(names)
     except BadValue as error:
         raise InvalidInput(f"the CSV header: {error.reason}") from None
-
-
-# Nearly every request repeats one of a few short headers (or none: the manifest's order).
-_cached_positions = lru_cache(maxsize=256)(field_positions)
 
 
 def table_from_rows(header: Sequence[str] | None, rows: list[list[Any]], blank: str | None) -> RawTable:

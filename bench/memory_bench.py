@@ -1,4 +1,4 @@
-"""Memory of the whole server under its worst accepted load: `python -m serve --workers 2` (4 threads each) on
+"""Memory of the whole server under its worst accepted load: `python -m serve --workers 2` (`--threads` each) on
 127.0.0.1, `--clients` concurrent 6 MiB CSV bodies for `--seconds`, bounded.
 
 Prints the peak of the summed proportional set size (PSS: shared pages counted once, as a container's memory
@@ -62,9 +62,10 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--threads", type=int, default=4, help="DELAYCAST_THREADS of each worker")
     args = parser.parse_args()
     body = ROW * (6 * 1024 * 1024 // len(ROW))
-    with served(args.model_dir, {}) as port:
+    with served(args.model_dir, {"DELAYCAST_THREADS": str(args.threads)}) as port:
         pids = server_pids(port)
         baseline = pss_mb(pids)
         until = time.monotonic() + args.seconds
@@ -77,7 +78,7 @@ def main() -> int:
             time.sleep(0.05)
         time.sleep(3)
         after = pss_mb(pids)
-    figures = {"clients": args.clients, "baseline_mb": round(baseline), "peak_mb": round(peak)}
+    figures = {"clients": args.clients, "threads": args.threads, "baseline_mb": round(baseline), "peak_mb": round(peak)}
     print(json.dumps({**figures, "after_mb": round(after), "loadavg_1min": round(os.getloadavg()[0], 2)}))
     return 0
 

@@ -12,8 +12,10 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from functools import lru_cache, partial
 from http import HTTPStatus
 from pathlib import Path
@@ -52,6 +54,10 @@ UNREADABLE_BODY = (
 )
 CONTENT_TYPES = {media_type: get_content_type(media_type, "utf-8") for media_type in CODECS}  # as Flask writes them
 
+# A body this large is scored in the worker's one bulk lane: its long stretches of native code, holding the
+# interpreter lock, then never stack up behind each other in front of /ping (and one intermediate at a time is held).
+BULK_BYTES = 256 * 1024
+
 
 def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     """A Flask app serving `runtime` under `settings`."""
@@ -68,6 +74,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
     # Clients repeat a few Accept headers: each is ranked once.
     answer_codec = lru_cache(maxsize=256)(partial(response_codec, default=default_answer))
     report = settings.report_bad_records
+    bulk_lane = threading.Lock()  # one large body decoded, scored and encoded at a time in this worker
 
     @app.get("/ping")
     def ping() -> Response:
@@ -90,13 +97,15 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings) -> Flask:
         answer = answer_codec(environ.get("HTTP_ACCEPT"))
         codec, charset = request_codec(environ.get("CONTENT_TYPE"))
         body = read_body(environ, settings.max_payload_bytes)
-        record = codec.decode_record(body, charset)
-        if record is None:
-            predictions = runtime.predict(codec.decode(body, charset), keep_refused=report)
-        else:
-            predictions = runtime.predict_record(record)
+        with bulk_lane if len(body) >= BULK_BYTES else nullcontext():
+            record = codec.decode_record(body, charset)
+            if record is None:
+                predictions = runtime.predict(codec.decode(body, charset), keep_refused=report)
+            else:
+                predictions = runtime.predict_record(record)
+            encoded = answer.encode(predictions)
         environ[RECORDS_KEY] = predictions.records
-        response = Response(answer.encode(predictions), content_type=CONTENT_TYPES[answer.media_type])
+        response = Response(encoded, content_type=CONTENT_TYPES[answer.media_type])
         response.headers.add(MODEL_VERSION, predictions.model_version)  # cheaper than Response(headers=[...])
         if report:
             refused = predictions.refused

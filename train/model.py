@@ -13,6 +13,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
+from delaycast import features as feature_table
+from delaycast.context import CONTEXT_FIELDS
 from delaycast.fields import FIELD_NAMES
 from delaycast.transformer import FlightFeatures
 from train.config import TrainingConfig
@@ -50,6 +52,13 @@ def previous_day_origin_rate(frame: pd.DataFrame, labels: np.ndarray) -> np.ndar
     return shifted.reindex(keys).to_numpy(dtype="float64")
 
 
+def model_features(train: pd.DataFrame) -> list[str]:
+    """The feature table's entries, less those that read a context field training has no value of: the model
+    then scores without that context, and its manifest says so."""
+    missing = {name for name in CONTEXT_FIELDS if train[name].isna().all()}
+    return [feature.name for feature in feature_table.FEATURES if not missing.intersection(feature.inputs)]
+
+
 def fit_delay_model(
     train: pd.DataFrame, y_train: np.ndarray, tune: pd.DataFrame, y_tune: np.ndarray, config: TrainingConfig
 ) -> Pipeline:
@@ -58,7 +67,7 @@ def fit_delay_model(
     The encoder's columns are the fitted feature step's (`delaycast.features`): categorical ones ordinal-encoded,
     keys target-encoded, numeric ones passed through.
     """
-    features = FlightFeatures().fit(train[list(FIELD_NAMES)])
+    features = FlightFeatures(model_features(train)).fit(train[list(FIELD_NAMES)])
     encoder = _encoder(features, config)
     x_train = encoder.fit_transform(features.transform(train[list(FIELD_NAMES)]), y_train)
     x_tune = encoder.transform(features.transform(tune[list(FIELD_NAMES)]))

@@ -108,6 +108,8 @@ def records(count: int, seed: int) -> list[Record]:
             None if rng.random() < 0.3 else rng.randrange(0, 25) * 100,
             None if rng.random() < 0.3 else float(rng.randrange(100, 2000)),
             None if rng.random() < 0.3 else rng.randrange(0, 256) / 256,
+            None if rng.random() < 0.3 else rng.randrange(0, 256) / 256,
+            None if rng.random() < 0.3 else float(rng.randrange(0, 1800)),
         )
         for _ in range(count)
     ]
@@ -131,7 +133,7 @@ def test_a_record_gets_the_values_its_batch_gets() -> None:
 def test_every_model_column_is_an_entry_and_unknown_names_are_refused() -> None:
     plan = Plan.of(feature_names())
     assert plan.names == tuple(f.name for f in FEATURES)
-    assert len(plan.outputs) == 15
+    assert len(plan.outputs) == 17
     assert set(plan.outputs) == {f.name for f in FEATURES if f.kind != "internal"}
     with pytest.raises(UnknownFeature, match="unknown features: 'is_weekend'"):
         Plan.of([*feature_names(), "is_weekend"])

@@ -150,11 +150,20 @@ def test_a_json_object_reads_as_the_validator_reads_its_values(document: dict[st
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        (b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n", ("UA", 1545, "EWR", "IAH", DAY, 515, 819, 1400.0, None)),
-        (b"9E,1,JFK,LAX,2024-02-29,2400", ("9E", 1, "JFK", "LAX", dt.date(2024, 2, 29), 2400, None, None, None)),
-        (b"B6,9999,EWR,IAH,2013-11-05,0,,,0.25\r\n", ("B6", 9999, "EWR", "IAH", DAY, 0, None, None, 0.25)),
-        (b"UA,1545,EWR,IAH,2013-11-05,0515,\r", ("UA", 1545, "EWR", "IAH", DAY, 515, None, None, None)),
-        (b"UA,1545,EWR,IAH,2000-02-29,0515", ("UA", 1545, "EWR", "IAH", dt.date(2000, 2, 29), 515, None, None, None)),
+        (
+            b"UA,1545,EWR,IAH,2013-11-05,0515,0819,1400\n",
+            ("UA", 1545, "EWR", "IAH", DAY, 515, 819, 1400.0, None, None, None),
+        ),
+        (
+            b"9E,1,JFK,LAX,2024-02-29,2400",
+            ("9E", 1, "JFK", "LAX", dt.date(2024, 2, 29), 2400, None, None, None, None, None),
+        ),
+        (b"B6,9999,EWR,IAH,2013-11-05,0,,,0.25\r\n", ("B6", 9999, "EWR", "IAH", DAY, 0, None, None, 0.25, None, None)),
+        (b"UA,1545,EWR,IAH,2013-11-05,0515,\r", ("UA", 1545, "EWR", "IAH", DAY, 515, None, None, None, None, None)),
+        (
+            b"UA,1545,EWR,IAH,2000-02-29,0515",
+            ("UA", 1545, "EWR", "IAH", dt.date(2000, 2, 29), 515, None, None, None, None, None),
+        ),
     ],
 )
 def test_plain_lines_give_their_typed_record(line: bytes, expected: Record) -> None:

@@ -33,6 +33,8 @@ GOOD: dict[str, object] = {
     "crs_arr_time": "",
     "distance": 1400,
     "origin_delay_rate_prev_day": None,
+    "origin_delay_rate_today": "",
+    "minutes_to_departure": 120,
 }
 PROPERTIES = settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 # Values every field may be sent: the grammar's own cases, plus anything JSON or a CSV cell can hold.
@@ -63,6 +65,8 @@ VALID = {
     "crs_arr_time": st.none() | st.sampled_from(["0819", 819, ""]),
     "distance": st.none() | st.floats(1, 10000) | st.floats(1, 10000).map(repr),
     "origin_delay_rate_prev_day": st.none() | st.floats(0, 1) | st.floats(0, 1).map(repr),
+    "origin_delay_rate_today": st.none() | st.floats(0, 1) | st.floats(0, 1).map(repr),
+    "minutes_to_departure": st.none() | st.floats(0, 10080) | st.integers(0, 10080).map(str),
 }
 RECORDS = st.lists(
     st.fixed_dictionaries({name: mostly(VALID[name], VALUES) for name in FIELD_NAMES}), min_size=1, max_size=6
@@ -140,6 +144,8 @@ def test_values_are_typed_and_normalised() -> None:
         None,
         1400.0,
         None,
+        None,
+        120.0,
     )
 
 
@@ -185,7 +191,7 @@ def test_json_keys_and_columns_may_be_kaggle_or_bts_names_in_any_case() -> None:
         field_positions(["FL_DATE", "TAIL_NUM"])
 
 
-@pytest.mark.parametrize("width", [5, 10])
-def test_header_less_rows_take_six_to_nine_cells(width: int) -> None:
-    with pytest.raises(InvalidInput, match=rf"^record 4: {width} fields; without a header send 6 to 9"):
+@pytest.mark.parametrize("width", [5, 12])
+def test_header_less_rows_take_six_to_eleven_cells(width: int) -> None:
+    with pytest.raises(InvalidInput, match=rf"^record 4: {width} fields; without a header send 6 to 11"):
         check_width(width, 4)

@@ -44,6 +44,8 @@ def test_types_and_normalises_values_and_adds_optional_fields() -> None:
         "crs_arr_time": "float32",
         "distance": "float64",
         "origin_delay_rate_prev_day": "float64",
+        "origin_delay_rate_today": "float64",
+        "minutes_to_departure": "float64",
     }
 
 

@@ -42,6 +42,8 @@ FLIGHT_SENT: dict[str, str] = {
     "crs_arr_time": "0819",
     "distance": "1400.0",
     "origin_delay_rate_prev_day": "",
+    "origin_delay_rate_today": "",
+    "minutes_to_departure": "",
 }
 
 

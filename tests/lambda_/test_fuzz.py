@@ -74,6 +74,8 @@ BAD_VALUES: dict[str, list[Any]] = {
     "crs_arr_time": ["24:01", "25:00", "12:60", "5:5", "0515am", "060", 2401, 2460, -1, 12.5, True],
     "distance": [0, 0.5, 10001, -5, "x", "nan", "Infinity", True, [], {}],
     "origin_delay_rate_prev_day": [-0.01, 1.01, 2, "x", "nan", True, []],
+    "origin_delay_rate_today": [-0.01, 1.01, "x", "nan", True, {}],
+    "minutes_to_departure": [-1, 10081, "x", "inf", True, []],
 }
 ABSENT = (None, "", "  ")
 # Hand-written bodies at the edges of JSON, with the status each must get.
@@ -168,6 +170,8 @@ VALID_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "crs_arr_time": CLOCK_TIMES,
     "distance": numbers(1, 10_000),
     "origin_delay_rate_prev_day": numbers(0, 1),
+    "origin_delay_rate_today": numbers(0, 1),
+    "minutes_to_departure": numbers(0, 10080),
 }
 OPTIONAL = {f.name: VALID_VALUES[f.name] | st.sampled_from(ABSENT) for f in FIELDS if not f.required}
 VALID_FLIGHTS = st.fixed_dictionaries({name: VALID_VALUES[name] for name in REQUIRED_FIELDS}, optional=OPTIONAL)

@@ -219,6 +219,8 @@ VALID_VALUES: dict[str, st.SearchStrategy[Scalar]] = {
     "crs_arr_time": hhmm() | hhmm().map("{:04d}".format) | st.sampled_from(("", None)),
     "distance": st.floats(1, 10000) | st.integers(1, 10000) | st.sampled_from(("", None)),
     "origin_delay_rate_prev_day": st.floats(0, 1) | st.sampled_from(("", None)),
+    "origin_delay_rate_today": st.floats(0, 1) | st.sampled_from(("", None)),
+    "minutes_to_departure": st.floats(0, 10080) | st.integers(0, 10080) | st.sampled_from(("", None)),
 }
 JUNK_SCALARS: st.SearchStrategy[Scalar] = st.one_of(
     st.sampled_from(ODD_STRINGS),
@@ -260,6 +262,8 @@ def record_pool(size: int, seed: int = 2013) -> list[dict[str, Scalar]]:
             "crs_arr_time": time_of_day(),
             "distance": rng.randint(80, 4983),
             "origin_delay_rate_prev_day": round(rng.random(), 3),
+            "origin_delay_rate_today": round(rng.random(), 3),
+            "minutes_to_departure": rng.randint(0, 1800),
         }
         record.update({name: value for name, value in optional.items() if rng.random() < 0.6})
         pool.append(record)

@@ -20,7 +20,10 @@ log.setLevel(logging.INFO)  # the Lambda runtime's root logger passes only warni
 
 
 class ApiError(DelaycastError):
-    """A failure answered with its own status and extra headers; the endpoint's error code and cause go to the log."""
+    """A failure answered with its own status and extra headers; the error code of the service behind (`upstream`:
+    the endpoint, or the flight store) and the cause go to the log."""
+
+    upstream = "endpoint"
 
     def __init__(
         self,
@@ -76,13 +79,22 @@ class Trace:
     records: int = 0
     error: str | None = None
     endpoint_error: str | None = None
+    store_error: str | None = None
     cause: str | None = None
 
     def failed(self, error: DelaycastError) -> None:
         """Note the failure answered."""
         self.error = error.title
         if isinstance(error, ApiError):
-            self.endpoint_error, self.cause = error.endpoint_error, error.cause
+            self.upstream_failed(error)
+
+    def upstream_failed(self, error: ApiError) -> None:
+        """Note the error code and cause of the service behind, whether or not the request failed for it."""
+        if error.upstream == "store":
+            self.store_error = error.endpoint_error
+        else:
+            self.endpoint_error = error.endpoint_error
+        self.cause = error.cause
 
 
 def log_request(trace: Trace, status: int) -> None:
@@ -97,6 +109,7 @@ def log_request(trace: Trace, status: int) -> None:
         "ms": round((time.perf_counter() - trace.started) * 1000, 1),
         "error": trace.error,
         "endpoint_error": trace.endpoint_error,
+        "store_error": trace.store_error,
         "cause": trace.cause,
     }
     level = logging.ERROR if status >= HTTPStatus.INTERNAL_SERVER_ERROR else logging.INFO

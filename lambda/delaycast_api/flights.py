@@ -1,4 +1,5 @@
-"""The flights in a request body: JSON (one flight object or a list of them) or CSV rows without a header.
+"""The flights in a request body: JSON (one flight object or a list of them) or CSV rows without a header; or
+a short-form request (a flight and a date, `delaycast_api.schedule`), handed on as its JSON object.
 
 Every record is checked by the server's own validator (`delaycast.records.validate_record`) and goes to the
 endpoint as one CSV line of canonical cells (`Field.text`), so nothing the model server would refuse is sent.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -17,6 +19,7 @@ from delaycast.errors import InvalidInput
 from delaycast.fields import FIELD_NAMES, FIELDS, json_type
 from delaycast.records import Record, canonical_name, check_width, record_values, validate_record
 from delaycast_api.answers import ApiError
+from delaycast_api.schedule import is_short_form
 
 JSON, CSV = "application/json", "text/csv"
 FIELD_ORDER = ",".join(FIELD_NAMES)
@@ -24,14 +27,22 @@ FIELD_ORDER = ",".join(FIELD_NAMES)
 
 @dataclass(frozen=True)
 class Flights:
-    """Validated flights as the endpoint reads them."""
+    """Validated flights, typed."""
 
-    lines: list[str]  # one CSV line a flight, in FIELDS order
+    records: list[Record]  # FIELDS order
     single: bool  # one JSON object rather than a list: answered with one result
 
 
-def read_flights(body: bytes, content_type: str, max_batch: int) -> Flights:
-    """The flights of a JSON or CSV body; 400 for the first thing wrong, 415 for another media type."""
+@dataclass(frozen=True)
+class ShortRequest:
+    """A body of the short form, its JSON object not read yet."""
+
+    document: Mapping[str, object]
+
+
+def read_flights(body: bytes, content_type: str, max_batch: int) -> Flights | ShortRequest:
+    """The flights of a JSON or CSV body, or a short-form object; 400 for the first thing wrong, 415 for another
+    media type."""
     media_type = content_type.split(";")[0].strip().lower() or JSON
     if media_type not in (JSON, CSV):
         detail = f"Content-Type {media_type!r} is not supported; send {JSON} or {CSV}"
@@ -40,12 +51,14 @@ def read_flights(body: bytes, content_type: str, max_batch: int) -> Flights:
     if media_type == CSV:
         rows = _csv_rows(text)
         _check_count(len(rows), max_batch)
-        return Flights([csv_line(_row_record(row, index)) for index, row in enumerate(rows)], single=False)
+        return Flights([_row_record(row, index) for index, row in enumerate(rows)], single=False)
     document = _json_document(text)
+    if isinstance(document, dict) and is_short_form(document):
+        return ShortRequest(document)
     documents = document if isinstance(document, list) else [document]
     _check_count(len(documents), max_batch)
     records = [validate_record(record_values(item, index), index) for index, item in enumerate(documents)]
-    return Flights([csv_line(record) for record in records], single=not isinstance(document, list))
+    return Flights(records, single=not isinstance(document, list))
 
 
 def csv_line(record: Record) -> str:

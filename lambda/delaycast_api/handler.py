@@ -6,10 +6,12 @@ preflight); nothing invalid reaches the endpoint.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -18,9 +20,11 @@ from botocore.exceptions import BotoCoreError
 
 from delaycast.errors import ConfigError, DelaycastError
 from delaycast_api.answers import Answer, ApiError, Trace, failure_document, json_answer, log, log_request
-from delaycast_api.endpoint import RuntimeClient, make_client, score
+from delaycast_api.endpoint import RuntimeClient, make_client
 from delaycast_api.events import PROXY_REPLY, Request, read_event, reply_for, request_id
-from delaycast_api.flights import read_flights
+from delaycast_api.flight_store import FlightStore, StoreClient, make_store_client
+from delaycast_api.flights import ShortRequest, read_flights
+from delaycast_api.predictions import Predictor, utc_now
 from delaycast_api.settings import Settings
 
 ALLOWED_METHODS = "OPTIONS, POST"
@@ -32,11 +36,23 @@ PREFLIGHT_HEADERS = {
 
 
 class Handler:
-    """Answers HTTP request events by scoring their flights on the SageMaker endpoint."""
+    """Answers HTTP request events by scoring their flights on the SageMaker endpoint, with the flight store's
+    schedule and context when DELAYCAST_FLIGHT_TABLE names one."""
 
-    def __init__(self, settings: Settings, client: RuntimeClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: RuntimeClient | None = None,
+        store_client: StoreClient | None = None,
+        now: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self.settings = settings
         self.client = client if client is not None else make_client(settings)
+        store = None
+        if settings.flight_table is not None:
+            store_client = store_client if store_client is not None else make_store_client(settings)
+            store = FlightStore(store_client, settings.flight_table)
+        self.predictor = Predictor(self.client, settings.endpoint_name, store, now)
 
     def handle(self, event: object, context: object) -> dict[str, Any]:
         """Answer one event in its source's response shape; never raises."""
@@ -65,9 +81,14 @@ class Handler:
             raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, detail, {"Allow": ALLOWED_METHODS})
         body = request.body(self.settings.max_body_bytes)
         flights = read_flights(body, request.headers.get("content-type", ""), self.settings.max_batch)
-        trace.records = len(flights.lines)
-        results = score(self.client, self.settings.endpoint_name, flights.lines)
-        return self._json(HTTPStatus.OK, results[0] if flights.single else results, trace)
+        if isinstance(flights, ShortRequest):
+            scored = self.predictor.short_form(flights.document)
+        else:
+            scored = self.predictor.full_records(flights)
+        trace.records = scored.records
+        if scored.store_failure is not None:
+            trace.upstream_failed(scored.store_failure)
+        return self._json(HTTPStatus.OK, scored.document, trace)
 
     def _failure(self, error: DelaycastError, trace: Trace) -> Answer:
         trace.failed(error)

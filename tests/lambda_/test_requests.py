@@ -75,7 +75,8 @@ def test_csv_body_is_validated_and_sent_in_field_order(
     assert response["statusCode"] == 200
     assert [r["prediction"] for r in body] == ["no delay", "delay"]
     second = {"carrier": "B6", "flight_number": "725", "origin": "JFK", "dest": "BQN", "flight_date": "2013-12-20"}
-    second |= {"crs_dep_time": "2359", "crs_arr_time": "", "distance": "", "origin_delay_rate_prev_day": ""}
+    second |= {"crs_dep_time": "2359", "crs_arr_time": "", "distance": ""}
+    second |= {"origin_delay_rate_prev_day": "", "origin_delay_rate_today": "", "minutes_to_departure": ""}
     assert calls[0]["Body"].decode().splitlines() == [sent_line(FLIGHT_SENT), sent_line(second)]
 
 

@@ -162,10 +162,10 @@ def test_exactly_max_batch_flights_are_scored(make_handler: Callable[..., Any], 
     assert len(assert_valid_proxy_response(response)) == 2
 
 
-WIDTH = "fields; without a header send 6 to 9"
+WIDTH = "fields; without a header send 6 to 11"
 CSV_ERRORS = [
     ("UA,1545,EWR,IAH,2013-11-05,0515\nUA,1545,EWR,IAH,2013-11-05\n", f"record 1: 5 {WIDTH}"),
-    ("UA,1545,EWR,IAH,2013-11-05,0515,0819,1400,0.2,extra\n", f"record 0: 10 {WIDTH}"),
+    ("UA,1545,EWR,IAH,2013-11-05,0515,0819,1400,0.2,0.1,30,extra\n", f"record 0: 12 {WIDTH}"),
     (",".join(FIELD_NAMES) + "\nUA,1545,EWR,IAH,2013-11-05,0515\n", "send CSV rows without a header"),
     ("Carrier,Flight_Number\nUA,1545,EWR,IAH,2013-11-05,0515\n", "send CSV rows without a header"),
     (
@@ -260,4 +260,4 @@ def test_optional_fields_may_be_null_and_values_are_normalised(
     response = make_handler().handle(rest_event(json.dumps(record)), FakeContext())
     assert_valid_proxy_response(response)
     assert response["statusCode"] == 200, response["body"]
-    assert calls[0]["Body"] == b"9E,42,LGA,BOS,2013-07-04,0600,,184.5,0.25\n"
+    assert calls[0]["Body"] == b"9E,42,LGA,BOS,2013-07-04,0600,,184.5,0.25,,\n"

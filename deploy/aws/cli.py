@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from delaycast.errors import ConfigError, DelaycastError
 from deploy.aws import stack
@@ -28,7 +28,7 @@ from deploy.aws.config import Config, load_config
 from deploy.aws.image import DockerPusher, Pusher
 from deploy.aws.names import STACK_TAG, Names
 from deploy.aws.plan import batch_plan, deploy_plan, print_plan, teardown_plan
-from deploy.aws.session import Aws, Context, Report
+from deploy.aws.session import Aws, Context, Report, failure
 from deploy.aws.teardown import teardown
 
 
@@ -101,8 +101,8 @@ def main(argv: Sequence[str] | None = None, services: Services | None = None, ou
     except ConfigError as error:
         print(f"error: {error.detail}", file=sys.stderr)
         return 2
-    except DelaycastError as error:
-        print(f"error: {error.detail}", file=sys.stderr)
+    except (DelaycastError, ClientError, BotoCoreError) as error:
+        print(f"error: {failure(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
@@ -110,12 +110,6 @@ def main(argv: Sequence[str] | None = None, services: Services | None = None, ou
             file=sys.stderr,
         )
         return 130
-    except NoCredentialsError:
-        print("error: no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`)", file=sys.stderr)
-        return 1
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: AWS refused: {error}", file=sys.stderr)
-        return 1
 
 
 def run(args: argparse.Namespace, config: Config, services: Services, out: TextIO) -> int:

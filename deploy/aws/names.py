@@ -19,6 +19,11 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 UNKNOWN = "<"
 
 
+def flight_table_name(stack: str) -> str:
+    """The flight store's DynamoDB table of a stack (`python -m deploy.ingest --stack` finds it by this)."""
+    return f"{stack}-flights"
+
+
 @dataclass(frozen=True)
 class Names:
     """One stack's resource names: `stack` is the prefix of each, so teardown can narrow its search."""
@@ -75,6 +80,16 @@ class Names:
         return f"/aws/sagemaker/Endpoints/{self.endpoint}"
 
     @property
+    def flight_table(self) -> str:
+        """The flight store (DynamoDB): schedule, departures, coverage, airports."""
+        return flight_table_name(self.stack)
+
+    @property
+    def ingest_policy(self) -> str:
+        """The managed policy that may write the flight table, for whoever runs `python -m deploy.ingest`."""
+        return f"{self.stack}-ingest"
+
+    @property
     def api(self) -> str:
         """HTTP API."""
         return self.stack
@@ -107,6 +122,16 @@ class Names:
     def repository_arn(self) -> str:
         """The ECR repository's ARN."""
         return self.arn("ecr", f"repository/{self.repository}")
+
+    @property
+    def flight_table_arn(self) -> str:
+        """The flight table's ARN."""
+        return self.arn("dynamodb", f"table/{self.flight_table}")
+
+    @property
+    def ingest_policy_arn(self) -> str:
+        """The ingest policy's ARN."""
+        return self.arn("iam", f"policy{ROLE_PATH}{self.ingest_policy}", region=False)
 
     def role_arn(self, role: str) -> str:
         """An IAM role of the stack."""

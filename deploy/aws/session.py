@@ -9,7 +9,7 @@ from typing import Any, Literal, TextIO, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from delaycast.errors import DelaycastError
 from deploy.aws.config import Config
@@ -82,6 +82,15 @@ class Context:
     def client(self, service: str) -> Any:
         """Shorthand for self.aws.client(service)."""
         return self.aws.client(service)
+
+
+def failure(error: DelaycastError | ClientError | BotoCoreError) -> str:
+    """The one line a command prints for an expected failure: ours, missing credentials, or AWS refusing."""
+    if isinstance(error, DelaycastError):
+        return error.detail
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`)"
+    return f"AWS refused: {error}"
 
 
 def error_code(error: ClientError) -> str:

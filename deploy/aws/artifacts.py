@@ -23,7 +23,15 @@ REPO = Path(__file__).resolve().parents[2]
 # The Lambda package: lambda/delaycast_api at the root, and the pure-Python part of delaycast it imports
 # (no pandas, NumPy or orjson: the function has the standard library and the runtime's boto3).
 LAMBDA_PACKAGE = REPO / "lambda" / "delaycast_api"
-DELAYCAST_MODULES = ("__init__.py", "environment.py", "errors.py", "fields.py", "records.py")
+DELAYCAST_MODULES = (
+    "__init__.py",
+    "context.py",
+    "environment.py",
+    "errors.py",
+    "fields.py",
+    "records.py",
+    "store.py",
+)
 LAMBDA_FILES = {
     **{f"delaycast_api/{path.name}": path for path in sorted(LAMBDA_PACKAGE.glob("*.py"))},
     **{f"delaycast/{name}": REPO / "delaycast" / name for name in DELAYCAST_MODULES},

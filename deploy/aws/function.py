@@ -26,6 +26,7 @@ def function_environment(names: Names, config: Config) -> dict[str, str]:
         "CORS_ALLOW_ORIGIN": config.api.cors_allow_origin,
         "MAX_BATCH": str(config.function.max_batch),
         "ENDPOINT_TIMEOUT_SECONDS": str(config.function.endpoint_timeout_seconds),
+        "DELAYCAST_FLIGHT_TABLE": names.flight_table,
     }
 
 

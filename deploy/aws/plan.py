@@ -28,9 +28,10 @@ from deploy.aws.endpoint import (
 from deploy.aws.function import function_request
 from deploy.aws.image import PLATFORM, image_tags, repository_request
 from deploy.aws.names import Names
-from deploy.aws.roles import POLICY_NAME, function_policy, role_request, sagemaker_policy
-from deploy.aws.stack import Artifacts
+from deploy.aws.roles import POLICY_NAME, function_policy, ingest_policy, role_request, sagemaker_policy
+from deploy.aws.stack import INGEST_POLICY_DESCRIPTION, Artifacts
 from deploy.aws.storage import PUBLIC_ACCESS_BLOCK, bucket_request, model_data_url, model_object_request
+from deploy.aws.table import TTL_SPECIFICATION, table_request
 
 HIDDEN = ("Tags", "tags")  # the same on every resource: printed once in the header
 
@@ -105,7 +106,7 @@ def deploy_plan(config: Config, names: Names, artifacts: Artifacts, revision: Re
             Resource("scalable target", names.scaling_resource, scalable_target_request(names, config.variant)),
             Resource("scaling policy", names.scaling_policy, scaling_policy_request(names, config.variant)),
         ]
-    return resources + _function_plan(config, names, artifacts) + _api_plan(config, names)
+    return resources + _store_plan(names) + _function_plan(config, names, artifacts) + _api_plan(config, names)
 
 
 def _shown(path: Path) -> str:
@@ -115,6 +116,15 @@ def _shown(path: Path) -> str:
 
 def _log_group(name: str, config: Config) -> Resource:
     return Resource("log group", name, {"retentionInDays": config.log_retention_days})
+
+
+def _store_plan(names: Names) -> list[Resource]:
+    table = {**table_request(names.flight_table, names.tags), "TimeToLiveSpecification": TTL_SPECIFICATION}
+    policy = {"Path": "/delaycast/", "Description": INGEST_POLICY_DESCRIPTION, "PolicyDocument": ingest_policy(names)}
+    return [
+        Resource("DynamoDB table", names.flight_table, table),
+        Resource("IAM policy", names.ingest_policy, policy),
+    ]
 
 
 def _function_plan(config: Config, names: Names, artifacts: Artifacts) -> list[Resource]:
@@ -166,8 +176,10 @@ def teardown_plan(names: Names) -> list[Resource]:
             ("SageMaker endpoint configs", f"named *{names.stack}*"),
             ("SageMaker models", f"named *{names.stack}*"),
             ("Batch Transform jobs in progress (stopped, not deleted)", f"named *{names.stack}*"),
+            ("DynamoDB tables", f"named {prefix}"),
             ("log groups", f"named /aws/lambda/{prefix} or /aws/sagemaker/Endpoints/{names.stack}*"),
             ("IAM roles (inline policies first)", f"under path /delaycast/ named {prefix}"),
+            ("IAM policies (old versions first)", f"under path /delaycast/ named {prefix}"),
             ("S3 buckets (emptied first)", f"all in {names.region}, by their tags"),
             ("ECR repositories (with their images)", "all, by their tags"),
         )

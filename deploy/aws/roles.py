@@ -1,10 +1,14 @@
-"""The stack's two IAM roles and their inline policies, each granting only what its user needs.
+"""The stack's two IAM roles and their inline policies, and its ingest policy, each granting only what its user needs.
 
 - `<stack>-predict`, assumed by Lambda: sagemaker:InvokeEndpoint on this
-  endpoint's ARN alone, and writing to its own log group.
+  endpoint's ARN alone, reading the flight table (GetItem, BatchGetItem, Query),
+  and writing to its own log group.
 - `<stack>-sagemaker`, assumed by SageMaker: pull this repository's image,
   read this bucket's models and the batch input prefix, write the batch output
   prefix, log to the endpoint's and Batch Transform's log groups.
+- `<stack>-ingest`, a managed policy for whoever runs `python -m deploy.ingest`
+  (attach it to a user, group or role): writing the flight table (BatchWriteItem,
+  PutItem) and nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from deploy.aws.session import Context, absent_on
 POLICY_NAME = "delaycast"
 VERSION = "2012-10-17"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+TABLE_READS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+TABLE_WRITES = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
 
 
 def trust_policy(service: str) -> dict[str, Any]:
@@ -31,7 +37,7 @@ def trust_policy(service: str) -> dict[str, Any]:
 
 
 def function_policy(names: Names) -> dict[str, Any]:
-    """The Lambda's permissions: invoke this one endpoint, write its own log group."""
+    """The Lambda's permissions: invoke this one endpoint, read the flight table, write its own log group."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -41,6 +47,7 @@ def function_policy(names: Names) -> dict[str, Any]:
                 "Action": "sagemaker:InvokeEndpoint",
                 "Resource": names.endpoint_arn,
             },
+            _allow("ReadFlightTable", TABLE_READS, names.flight_table_arn),
             {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
@@ -49,6 +56,11 @@ def function_policy(names: Names) -> dict[str, Any]:
             },
         ],
     }
+
+
+def ingest_policy(names: Names) -> dict[str, Any]:
+    """What ingest may do: put items into the flight table, nothing else (not even read it)."""
+    return {"Version": VERSION, "Statement": [_allow("WriteFlightTable", TABLE_WRITES, names.flight_table_arn)]}
 
 
 def sagemaker_policy(names: Names, config: Config) -> dict[str, Any]:
@@ -136,3 +148,38 @@ def _ensure_policy(ctx: Context, role: str, policy: dict[str, Any]) -> bool:
         return False
     iam.put_role_policy(RoleName=role, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
     return True
+
+
+def ensure_managed_policy(ctx: Context, name: str, policy: dict[str, Any], description: str) -> str:
+    """Create the managed policy `name` (under ROLE_PATH, tagged), or make `policy` its default version; its ARN."""
+    iam = ctx.client("iam")
+    arn = ctx.names.arn("iam", f"policy{ROLE_PATH}{name}", region=False)
+    found = absent_on(("NoSuchEntity",), lambda: iam.get_policy(PolicyArn=arn)["Policy"])
+    if found is None:
+        iam.create_policy(
+            PolicyName=name,
+            Path=ROLE_PATH,
+            PolicyDocument=json.dumps(policy),
+            Description=description,
+            Tags=tag_list(ctx.names.tags),
+        )
+        ctx.report("created", "IAM policy", name, description)
+        return arn
+    if not belongs(tag_map(iam.list_policy_tags(PolicyArn=arn)["Tags"]), ctx.names.stack):
+        raise ConfigError(f"IAM policy {name} exists but is not this stack's: choose another stack name")
+    current = iam.get_policy_version(PolicyArn=arn, VersionId=found["DefaultVersionId"])["PolicyVersion"]
+    if current["Document"] == policy:
+        ctx.report("unchanged", "IAM policy", name, description)
+        return arn
+    delete_old_versions(ctx, arn)
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(policy), SetAsDefault=True)
+    ctx.report("updated", "IAM policy", name, description)
+    return arn
+
+
+def delete_old_versions(ctx: Context, arn: str) -> None:
+    """Delete every version of a managed policy but its default (IAM keeps at most five)."""
+    iam = ctx.client("iam")
+    for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+        if not version["IsDefaultVersion"]:
+            iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])

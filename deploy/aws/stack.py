@@ -21,9 +21,12 @@ from deploy.aws.endpoint import (
 from deploy.aws.function import ensure_function, function_request
 from deploy.aws.image import Pusher, ensure_image
 from deploy.aws.logs import ensure_log_group
-from deploy.aws.roles import ensure_role, function_policy, sagemaker_policy
+from deploy.aws.roles import ensure_managed_policy, ensure_role, function_policy, ingest_policy, sagemaker_policy
 from deploy.aws.session import Context
 from deploy.aws.storage import ensure_bucket, upload_model
+from deploy.aws.table import ensure_table
+
+INGEST_POLICY_DESCRIPTION = "python -m deploy.ingest: write the flight table, nothing else"
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,17 @@ def deploy(ctx: Context, artifacts: Artifacts, revision: Revision, pusher: Pushe
     ensure_endpoint(ctx, endpoint_request(names, endpoint_config["EndpointConfigName"]), config.variant)
     if isinstance(config.variant, Instances):
         ensure_scaling(ctx, config.variant)
+    ensure_flight_store(ctx)
     ensure_log_group(ctx, names.function_log_group, config.log_retention_days)
     role_arn = ensure_role(ctx, names.function, "lambda.amazonaws.com", function_policy(names))
     function_arn = ensure_function(ctx, function_request(names, config, role_arn), artifacts.package)
     return ensure_api(ctx, function_arn)
+
+
+def ensure_flight_store(ctx: Context) -> None:
+    """The flight table and the policy that lets ingest write it."""
+    ensure_table(ctx)
+    ensure_managed_policy(ctx, ctx.names.ingest_policy, ingest_policy(ctx.names), INGEST_POLICY_DESCRIPTION)
 
 
 def batch(ctx: Context, artifacts: Artifacts, revision: Revision, pusher: Pusher, job: str, wait: bool) -> None:

@@ -3,7 +3,8 @@
 Each service is listed (narrowed by the stack's name prefix where names are
 derived from it) and only resources carrying both tags are deleted, in an order
 that leaves nothing in use: API, function, endpoint and its scaling, configs,
-models, log groups, roles, bucket (emptied), repository (with its images).
+models, flight table, log groups, roles, ingest policy, bucket (emptied),
+repository (with its images).
 Batch Transform jobs cannot be deleted: running ones are stopped, finished
 ones stay as records (they cost nothing).
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from deploy.aws.api import find_apis
 from deploy.aws.names import ROLE_PATH, SCALABLE_DIMENSION, VARIANT, belongs, tag_map
+from deploy.aws.roles import delete_old_versions
 from deploy.aws.session import Context, absent_on
 
 
@@ -27,8 +29,10 @@ def teardown(ctx: Context) -> int:
         _endpoint_configs,
         _models,
         _transform_jobs,
+        _tables,
         _log_groups,
         _roles,
+        _policies,
         _buckets,
         _repositories,
     ):
@@ -97,6 +101,18 @@ def _transform_jobs(ctx: Context) -> None:
         ctx.report("stopped", "Batch Transform job", name)
 
 
+def _tables(ctx: Context) -> None:
+    dynamodb = ctx.client("dynamodb")
+    for page in dynamodb.get_paginator("list_tables").paginate():
+        for name in page["TableNames"]:
+            if not name.startswith(f"{ctx.names.stack}-"):
+                continue
+            arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+            if belongs(tag_map(dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])), ctx.names.stack):
+                dynamodb.delete_table(TableName=name)
+                ctx.report("deleted", "DynamoDB table", name, "with every item")
+
+
 def _log_groups(ctx: Context) -> None:
     logs = ctx.client("logs")
     for prefix in (f"/aws/lambda/{ctx.names.stack}-", f"/aws/sagemaker/Endpoints/{ctx.names.stack}"):
@@ -126,6 +142,19 @@ def _delete_role(ctx: Context, name: str) -> None:
         iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
     iam.delete_role(RoleName=name)
     ctx.report("deleted", "IAM role", name, "with its inline policy")
+
+
+def _policies(ctx: Context) -> None:
+    iam = ctx.client("iam")
+    for page in iam.get_paginator("list_policies").paginate(Scope="Local", PathPrefix=ROLE_PATH):
+        for policy in page["Policies"]:
+            name, arn = policy["PolicyName"], policy["Arn"]
+            if name.startswith(f"{ctx.names.stack}-") and belongs(
+                tag_map(iam.list_policy_tags(PolicyArn=arn)["Tags"]), ctx.names.stack
+            ):
+                delete_old_versions(ctx, arn)
+                iam.delete_policy(PolicyArn=arn)
+                ctx.report("deleted", "IAM policy", name)
 
 
 def _buckets(ctx: Context) -> None:

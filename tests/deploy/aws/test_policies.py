@@ -9,10 +9,11 @@ from typing import Any
 
 from deploy.aws.config import load_config
 from deploy.aws.names import Names
-from deploy.aws.roles import function_policy, sagemaker_policy, trust_policy
+from deploy.aws.roles import function_policy, ingest_policy, sagemaker_policy, trust_policy
 
 NAMES = Names("delaycast", "us-east-1", "123456789012")
 ENDPOINT_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/delaycast"
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/delaycast-flights"
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -45,8 +46,32 @@ def test_the_lambda_may_write_its_own_log_group_only() -> None:
 def test_the_lambda_policy_has_nothing_else() -> None:
     granted = {a for s in function_policy(NAMES)["Statement"] for a in actions(s)}
 
-    assert granted == {"sagemaker:InvokeEndpoint", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert granted == {
+        "sagemaker:InvokeEndpoint",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
     assert not any("*" in r.removesuffix(":*") for s in function_policy(NAMES)["Statement"] for r in resources(s))
+
+
+def test_the_lambda_may_only_read_the_flight_table() -> None:
+    dynamodb = [s for s in function_policy(NAMES)["Statement"] if any(a.startswith("dynamodb:") for a in actions(s))]
+
+    assert [(s["Sid"], actions(s), resources(s)) for s in dynamodb] == [
+        ("ReadFlightTable", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], [TABLE_ARN])
+    ]
+
+
+def test_ingest_may_only_write_the_flight_table() -> None:
+    policy = ingest_policy(NAMES)
+
+    assert [(s["Sid"], s["Effect"], actions(s), resources(s)) for s in policy["Statement"]] == [
+        ("WriteFlightTable", "Allow", ["dynamodb:BatchWriteItem", "dynamodb:PutItem"], [TABLE_ARN])
+    ]
+    assert all("Condition" not in s and "NotResource" not in s and "NotAction" not in s for s in policy["Statement"])
 
 
 def test_the_endpoint_arn_is_lowercase_as_sagemaker_writes_it() -> None:

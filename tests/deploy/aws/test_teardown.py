@@ -29,6 +29,8 @@ def remaining(aws: Aws) -> dict[str, list[str]]:
         "lambda": [f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]],
         "logs": [g["logGroupName"] for g in aws.client("logs").describe_log_groups()["logGroups"]],
         "apis": [a["Name"] for a in aws.client("apigatewayv2").get_apis()["Items"]],
+        "tables": aws.client("dynamodb").list_tables()["TableNames"],
+        "policies": [p["PolicyName"] for p in aws.client("iam").list_policies(Scope="Local")["Policies"]],
     }
 
 
@@ -46,7 +48,16 @@ def test_teardown_leaves_no_tagged_resource(cli: Cli, aws: Aws) -> None:
     )["ResourceTagMappingList"]
     # Batch Transform jobs cannot be deleted in SageMaker; moto's job is Completed at once, so nothing to stop.
     assert [item["ResourceARN"] for item in tagged if ":transform-job/" not in item["ResourceARN"]] == []
-    for kind in ("HTTP API", "Lambda function", "SageMaker endpoint", "IAM role", "S3 bucket", "ECR repository"):
+    for kind in (
+        "HTTP API",
+        "Lambda function",
+        "SageMaker endpoint",
+        "DynamoDB table",
+        "IAM role",
+        "IAM policy",
+        "S3 bucket",
+        "ECR repository",
+    ):
         assert f"deleted   {kind}" in out
 
 

@@ -15,6 +15,8 @@ from cfnlint.decode import decode
 
 from deploy.aws.config import SERVERLESS_MEMORY_MB
 from deploy.aws.function import HANDLER, RUNTIME
+from deploy.aws.roles import TABLE_READS, TABLE_WRITES
+from deploy.aws.table import BILLING_MODE, TTL_SPECIFICATION
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "deploy" / "template.yaml"
 
@@ -63,3 +65,27 @@ def test_the_function_role_invokes_one_endpoint(template: dict[str, Any]) -> Non
     assert [s["Action"] for s in sagemaker] == ["sagemaker:InvokeEndpoint"]
     assert sagemaker[0]["Resource"] == {"Ref": "Endpoint"}  # the Ref of an AWS::SageMaker::Endpoint is its ARN
     assert template["Resources"]["Endpoint"]["Type"] == "AWS::SageMaker::Endpoint"
+
+
+def test_the_flight_table_is_the_clis(template: dict[str, Any]) -> None:
+    table = template["Resources"]["FlightTable"]
+
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    properties = table["Properties"]
+    assert properties["TableName"] == {"Fn::Sub": "${AWS::StackName}-flights"}
+    assert properties["BillingMode"] == BILLING_MODE
+    assert [k["AttributeName"] for k in properties["KeySchema"]] == ["pk", "sk"]
+    assert properties["TimeToLiveSpecification"] == TTL_SPECIFICATION
+    assert {t["Key"] for t in properties["Tags"]} == {"project", "delaycast:stack"}
+
+
+def test_the_lambda_reads_the_table_and_ingest_writes_it(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    (role,) = resources["FunctionRole"]["Properties"]["Policies"]
+    table_arn = {"Fn::GetAtt": ["FlightTable", "Arn"]}
+    dynamodb = [s for s in role["PolicyDocument"]["Statement"] if "dynamodb:" in str(s["Action"])]
+    assert [(s["Action"], s["Resource"]) for s in dynamodb] == [(TABLE_READS, table_arn)]
+    (write,) = resources["IngestPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (write["Action"], write["Resource"]) == (TABLE_WRITES, table_arn)
+    variables = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["DELAYCAST_FLIGHT_TABLE"] == {"Ref": "FlightTable"}

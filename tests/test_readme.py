@@ -7,6 +7,7 @@ Numbers agree to the decimals shown, a model version agrees as a pattern, everyt
   POST /invocations to the chain's model server (the container's contract).
 - `<!-- run-example -->`, then what `make run` prints at the end: the chain's check of its sample flight.
 - `<!-- metrics-table threshold=T -->`, then a table of metrics.json's scores (a model per row, a score per column).
+- `<!-- lead-time-table -->`, then a table of metrics.json's ROC AUC by lead time (hours in the header row).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ INVOCATIONS_EXAMPLE = re.compile(
 )
 RUN_EXAMPLE = re.compile(r"<!-- run-example -->" + BLOCK, re.DOTALL)
 METRICS_TABLE = re.compile(r"<!-- metrics-table threshold=(\S+) -->\n((?:\|.*\|\n)+)")
+LEAD_TIME_TABLE = re.compile(r"<!-- lead-time-table -->\n((?:\|.*\|\n)+)")
 MODEL_VERSION = re.compile(r"\d+\.\d+\.\d+-[0-9a-f]{12}")
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -120,6 +122,7 @@ def test_the_documents_have_examples() -> None:
     assert len(documented(INVOCATIONS_EXAMPLE)) >= 2
     assert len(documented(RUN_EXAMPLE)) == 1
     assert len(documented(METRICS_TABLE)) == 1
+    assert len(documented(LEAD_TIME_TABLE)) == 1
 
 
 @pytest.mark.slow
@@ -132,6 +135,16 @@ def test_metrics_table(full_root: Path, threshold: str, table: str) -> None:
     for name, *values in rows:
         for score, value in zip(header[1:], values, strict=True):
             same(Shown.parse(value), report["metrics"][name][score])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("table", documented(LEAD_TIME_TABLE))
+def test_lead_time_table(full_root: Path, table: str) -> None:
+    by_lead = json.loads((full_root / "output" / "data" / "metrics.json").read_text())["roc_auc_by_lead_time"]
+    hours, _rule, scores = [[cell.strip() for cell in line.strip("|").split("|")][1:] for line in table.splitlines()]
+    assert [f"{h}h" for h in hours] == list(by_lead)
+    for hour, value in zip(hours, scores, strict=True):
+        same(Shown.parse(value), by_lead[f"{hour}h"])
 
 
 @pytest.mark.slow

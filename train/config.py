@@ -29,7 +29,8 @@ class TrainingConfig:
     test_fraction: float = 1 / 6
     test_start_date: dt.date | None = None
     disrupted_flights: str = "delay"
-    context_dropout: float = 0.3
+    context_dropout: float = 0.1
+    max_lead_hours: float = 30.0  # training's prediction instants: 0..this many hours before departure
     max_train_rows: int = 0
     importance_rows: int = 20_000
     random_state: int = 0
@@ -47,6 +48,7 @@ class TrainingConfig:
             (0 < self.test_fraction < 0.5, "test_fraction must be in (0, 0.5)"),
             (self.disrupted_flights in LABEL_POLICIES, f"disrupted_flights must be one of {LABEL_POLICIES}"),
             (0 <= self.context_dropout < 1, "context_dropout must be in [0, 1)"),
+            (0 <= self.max_lead_hours <= 168, "max_lead_hours must be in 0..168 (a week)"),
             (self.max_train_rows >= 0, "max_train_rows must be >= 0 (0: no limit)"),
             (self.importance_rows >= 0, "importance_rows must be >= 0"),
         ]

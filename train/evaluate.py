@@ -36,6 +36,11 @@ def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
+def roc_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC AUC as a float."""
+    return float(roc_auc_score(labels, probabilities))
+
+
 def scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
     """ROC AUC, PR AUC, Brier, log loss, and precision/recall/F1 at the threshold."""
     predicted = (probabilities >= threshold).astype(int)
@@ -75,8 +80,10 @@ def write_plots(
     predictions: dict[str, np.ndarray],
     metrics: dict[str, dict[str, float]],
     importance: dict[str, float],
+    by_lead: dict[str, float] | None = None,
 ) -> list[Path]:
-    """ROC, precision-recall, calibration and importance plots as PNG files (none without matplotlib)."""
+    """ROC, precision-recall, calibration, importance and lead-time plots as PNG files (none without
+    matplotlib)."""
     plt = _pyplot()
     if plt is None:
         log.warning("plots skipped: matplotlib is not installed (pip install -r requirements/reports.txt)")
@@ -113,7 +120,24 @@ def write_plots(
     ]
     if importance:
         written.append(_importance_plot(plt, out_dir / "feature_importance.png", importance))
+    if by_lead:
+        written.append(_lead_time_plot(plt, out_dir / "lead_time.png", by_lead, metrics))
     return written
+
+
+def _lead_time_plot(plt: ModuleType, path: Path, by_lead: dict[str, float], metrics: dict[str, Any]) -> Path:
+    """ROC AUC against hours before departure, beside the model without context."""
+    hours = [int(name.rstrip("h")) for name in by_lead]
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    axes.plot(hours, list(by_lead.values()), marker="o", label="model, context known at the lead time")
+    axes.axhline(metrics["model (no context)"]["roc_auc"], linestyle=":", color="grey", label="model without context")
+    axes.set(title="ROC AUC by lead time (test period)", xlabel="hours before scheduled departure", ylabel="ROC AUC")
+    axes.invert_xaxis()
+    axes.legend(loc="best")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
 
 
 def _pr_curve(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

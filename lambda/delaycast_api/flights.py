@@ -22,6 +22,7 @@ from delaycast_api.answers import ApiError
 from delaycast_api.schedule import is_short_form
 
 JSON, CSV = "application/json", "text/csv"
+CURL_DEFAULT = "application/x-www-form-urlencoded"  # what `curl -d` sends without -H: read as JSON
 FIELD_ORDER = ",".join(FIELD_NAMES)
 
 
@@ -44,6 +45,8 @@ def read_flights(body: bytes, content_type: str, max_batch: int) -> Flights | Sh
     """The flights of a JSON or CSV body, or a short-form object; 400 for the first thing wrong, 415 for another
     media type."""
     media_type = content_type.split(";")[0].strip().lower() or JSON
+    if media_type == CURL_DEFAULT:
+        media_type = JSON
     if media_type not in (JSON, CSV):
         detail = f"Content-Type {media_type!r} is not supported; send {JSON} or {CSV}"
         raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, detail)

@@ -22,7 +22,6 @@ from delaycast_api.answers import ApiError
 from delaycast_api.flight_store import FlightStore
 
 SHORT_KEYS = ("flight", "date", "carrier", "flight_number", "flight_date", "as_of", "origin")
-FULL_ONLY = ("dest", "crs_dep_time")  # a body with either is a full record
 ICAO_FLIGHT = re.compile(r"[A-Za-z]{3}[ ]*[0-9]+")
 EXAMPLE = '{"flight": "UA1545", "date": "2013-11-05"}'
 
@@ -51,11 +50,12 @@ class NotInSchedule(ApiError):
 
 
 def is_short_form(document: object) -> bool:
-    """A JSON object of the short form: it names `flight` or `date`, or has no key of a full record's own."""
+    """A JSON object of the short form: it names `flight`, `date` or `as_of`, or has short-form keys only (so no
+    `dest` or `crs_dep_time`)."""
     if not isinstance(document, Mapping):
         return False
     keys = {str(key).strip(BLANKS).lower() for key in document}
-    return bool(keys & {"flight", "date", "as_of"}) or (bool(keys) and keys <= set(SHORT_KEYS) - set(FULL_ONLY))
+    return bool(keys & {"flight", "date", "as_of"}) or (bool(keys) and keys <= set(SHORT_KEYS))
 
 
 def read_short_form(document: Mapping[str, object]) -> ShortForm:

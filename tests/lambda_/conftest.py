@@ -31,6 +31,9 @@ ENVIRONMENT = (
     "CORS_ALLOW_ORIGIN",
     "MAX_BATCH",
     "ENDPOINT_TIMEOUT_SECONDS",
+    "DELAYCAST_FLIGHT_TABLE",
+    "DYNAMODB_URL",
+    "STORE_TIMEOUT_SECONDS",
 )
 EventMaker = Callable[..., dict[str, Any]]
 

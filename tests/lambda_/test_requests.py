@@ -177,7 +177,16 @@ def test_a_body_over_the_limit_is_413(
     assert calls == []
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "application/xml"])
+def test_curls_default_media_type_is_read_as_json(
+    make_handler: Callable[..., Any], make_event: EventMaker, stubber: Stubber
+) -> None:
+    stubber.add_response("invoke_endpoint", endpoint_answer(0.27))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}  # curl -d without -H
+    response = make_handler().handle(make_event(json.dumps(FLIGHT), headers=headers), None)
+    assert assert_valid_proxy_response(response)["probability"] == 0.27
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "text/html"])
 def test_other_media_types_are_415(
     make_handler: Callable[..., Any], make_event: EventMaker, calls: Calls, content_type: str
 ) -> None:

@@ -13,7 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 from delaycast.context import context_at, local_minute
-from delaycast_api.handler import Handler
+from delaycast.errors import ConfigError
+from delaycast_api.handler import Handler, lambda_handler
 from delaycast_api.settings import Settings
 from deploy.local.store import LocalStore, local_store, store_client, write_items
 from tests.lambda_.conftest import ENDPOINT
@@ -328,3 +329,25 @@ def test_a_full_record_with_the_store_unreachable_scores_without_context_and_say
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "delaycast.lambda"]
     assert logged[-1]["status"] == 200
     assert logged[-1]["store_error"]
+
+
+def test_the_store_settings_are_read_once_from_the_environment() -> None:
+    env = {"ENDPOINT_NAME": "delaycast", "DELAYCAST_FLIGHT_TABLE": "delaycast-flights", "DYNAMODB_URL": "http://x:1"}
+    settings = Settings.from_env({**env, "STORE_TIMEOUT_SECONDS": "2.5"})
+    assert (settings.flight_table, settings.dynamodb_url) == ("delaycast-flights", "http://x:1")
+    assert settings.store_timeout_seconds == 2.5
+    assert Settings.from_env({"ENDPOINT_NAME": "delaycast", "DELAYCAST_FLIGHT_TABLE": " "}).flight_table is None
+    with pytest.raises(ConfigError, match="DELAYCAST_FLIGHT_TABLE must name a DynamoDB table, got 'a b'"):
+        Settings.from_env({"ENDPOINT_NAME": "delaycast", "DELAYCAST_FLIGHT_TABLE": "a b"})
+    with pytest.raises(ConfigError, match="DYNAMODB_URL must be an http"):
+        Settings.from_env({"ENDPOINT_NAME": "delaycast", "DYNAMODB_URL": "localhost:8000"})
+
+
+@pytest.mark.usefixtures("cold_container")
+def test_lambda_handler_reads_the_store_it_is_given(monkeypatch: pytest.MonkeyPatch, refused_url: str) -> None:
+    monkeypatch.setenv("ENDPOINT_NAME", "delaycast")
+    monkeypatch.setenv("DELAYCAST_FLIGHT_TABLE", TABLE)
+    monkeypatch.setenv("DYNAMODB_URL", refused_url)
+    response = lambda_handler(http_event(json.dumps({"flight": "UA1545", "date": "2013-11-05"})), FakeContext())
+    assert assert_valid_proxy_response(response)["error"] == "service unavailable"
+    assert response["headers"]["Retry-After"] == "5"

@@ -8,9 +8,11 @@ import ctypes.util
 import errno
 import json
 import logging
+import mmap
 import os
 import re
 import resource
+import select
 import selectors
 import socket
 import struct
@@ -167,6 +169,78 @@ class ReadDeadlines:
                         sock.shutdown(socket.SHUT_RD)
 
 
+FREE_SLOT = -1  # a slot of ConnectionBalance that no live, serving worker holds
+# How long a connection may wait in the listener for the least loaded worker before a busier one takes it.
+ACCEPT_GRACE_SECONDS = 0.05
+RECHECK_SECONDS = 0.01  # how often a worker that leaves new connections to another looks for one waiting
+
+
+class ConnectionBalance:
+    """Each worker's count of open connections, in memory the master shares with the workers it forks, so that a
+    worker accepts only while it holds no more connections than the least loaded one; and a pipe per worker, by
+    which a worker that stops accepting wakes the others (one of them is now the least loaded).
+
+    gthread workers keep the keep-alive connections they accept, and without it the worker that wins the accept
+    races (often one, on an idle machine) holds all of a client's connections while the other sits idle. The
+    master gives each new worker a free slot (`assign`, gunicorn's pre_fork) and frees it when the worker exits
+    (`release`, child_exit); a worker writes its own slot only.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._memory = mmap.mmap(-1, 8 * slots)  # anonymous and shared: inherited by every fork
+        self.counts = memoryview(self._memory).cast("q")
+        self.wakers = [os.pipe() for _ in range(slots)]
+        for slot, ends in enumerate(self.wakers):
+            self.counts[slot] = FREE_SLOT
+            for end in ends:
+                os.set_blocking(end, False)
+
+    def assign(self, server: Any, worker: Any) -> None:
+        """pre_fork: give `worker` the first slot no live worker holds (none past the slots: it accepts freely),
+        and free every slot no live worker holds."""
+        held = {getattr(other, "balance_slot", None) for other in server.WORKERS.values()}
+        free = [slot for slot in range(len(self.counts)) if slot not in held]
+        for slot in free:
+            self.counts[slot] = FREE_SLOT
+        worker.balance = self
+        worker.balance_slot = free[0] if free else None
+        if free:
+            self.counts[free[0]] = 0
+
+    def release(self, server: Any, worker: Any) -> None:
+        """child_exit: the worker's slot counts for nothing until a new worker gets it."""
+        slot = getattr(worker, "balance_slot", None)
+        if slot is not None:
+            self.counts[slot] = FREE_SLOT
+
+    def publish(self, slot: int, connections: int) -> None:
+        """Record how many connections the worker in `slot` holds (FREE_SLOT: it no longer accepts)."""
+        self.counts[slot] = connections
+
+    def wake_others(self, slot: int) -> None:
+        """Wake every other live worker: the worker in `slot` stops accepting."""
+        for index, count in enumerate(self.counts):
+            if index != slot and count >= 0:
+                with contextlib.suppress(BlockingIOError):  # a full pipe wakes its reader anyway
+                    os.write(self.wakers[index][1], b"\0")
+
+    def woken(self, slot: int) -> None:
+        """Empty the pipe of the worker in `slot`, which was woken."""
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.wakers[slot][0], 4096)
+
+    def least_loaded(self, slot: int) -> bool:
+        """Whether the worker in `slot` holds no more connections than every other live worker."""
+        mine = self.counts[slot]
+        return all(count < 0 or mine <= count for index, count in enumerate(self.counts) if index != slot)
+
+
+def connection_waiting(listeners: Sequence[Any]) -> bool:
+    """Whether a connection waits in one of the listening sockets' queues."""
+    readable, _, _ = select.select([listener.sock for listener in listeners], [], [], 0)
+    return bool(readable)
+
+
 class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's gthread worker that loses no request on SIGTERM and lets no request take longer than
     `read_seconds` to arrive (`ReadDeadlines`).
@@ -178,12 +252,23 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
     """
 
     read_seconds = ServerSettings.read_timeout_seconds
+    balance: ConnectionBalance | None = None  # set with balance_slot by ConnectionBalance.assign before the fork
+    balance_slot: int | None = None
+    _waiting_since: float | None = None  # since when this worker, out of turn, has seen connections wait
+    _looked_at = 0.0  # when it last looked
 
     def init_process(self) -> None:
         """Start the read watchdog, then serve as gthread does."""
         self.deadlines = ReadDeadlines(self.read_seconds)
         self.deadlines.start()
         super().init_process()
+
+    def run(self) -> None:
+        """Serve as gthread does, woken when another worker stops accepting (`ConnectionBalance`)."""
+        balance, slot = self.balance, self.balance_slot
+        if balance is not None and slot is not None:
+            self.poller.register(balance.wakers[slot][0], selectors.EVENT_READ, lambda _: balance.woken(slot))
+        super().run()
 
     def handle(self, conn: Any) -> Any:
         """Serve one request on `conn` within its read deadline."""
@@ -232,12 +317,42 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
                 refuse_new_connections(listener.sock)
         super().handle_exit(sig, frame)
 
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """Publish this worker's connection count and accept only in its turn (`ConnectionBalance`), then wait
+        as gthread does; out of turn, look again every RECHECK_SECONDS."""
+        if self.balance is not None and self.balance_slot is not None:
+            self.balance.publish(self.balance_slot, self.nr_conns if self.alive else FREE_SLOT)
+            if self.alive:
+                self.set_accept_enabled(self.nr_conns < self.worker_connections)
+                if not self._accepting:
+                    timeout = min(timeout, RECHECK_SECONDS)
+        super().wait_for_and_dispatch_events(timeout)
+
     def set_accept_enabled(self, enabled: bool) -> None:
-        """As gthread; when stopping, the connections queued on the listeners are accepted first."""
+        """As gthread, and out of turn (`_accept_turn`) not at all; when stopping, the connections queued on the
+        listeners are accepted first."""
+        if enabled and self.alive and not self._accept_turn():
+            enabled = False
+            if self._accepting and self.balance is not None and self.balance_slot is not None:
+                self.balance.wake_others(self.balance_slot)
         if not enabled and not self.alive and self._accepting:
             for listener in self.sockets:
                 self._accept_queued(listener)
         super().set_accept_enabled(enabled)
+
+    def _accept_turn(self) -> bool:
+        """Whether to accept: as the least loaded worker, or when connections have been waiting in the listener's
+        queue for ACCEPT_GRACE_SECONDS (the least loaded worker is held up, or a burst comes faster than the
+        workers hand the turn to each other: neither may keep a connection, /ping included, waiting)."""
+        if self.balance is None or self.balance_slot is None or self.balance.least_loaded(self.balance_slot):
+            return True
+        now = time.monotonic()
+        if not connection_waiting(self.sockets):
+            self._waiting_since = None
+        elif self._waiting_since is None or now - self._looked_at > 2 * RECHECK_SECONDS:  # not seen all along
+            self._waiting_since = now
+        self._looked_at = now
+        return self._waiting_since is not None and now - self._waiting_since >= ACCEPT_GRACE_SECONDS
 
     def _accept_queued(self, listener: Any) -> None:
         while True:
@@ -282,6 +397,7 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         """gunicorn settings derived from ServerSettings; nothing read from files or argv."""
         settings = self.settings
+        balance = ConnectionBalance(settings.workers)
         options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
@@ -299,6 +415,8 @@ class ModelServer(BaseApplication):  # type: ignore[misc]
             "control_socket_disable": True,  # it would write under $HOME: not on a read-only filesystem
             "post_fork": _post_fork,
             "post_request": _post_request,
+            "pre_fork": balance.assign,
+            "child_exit": balance.release,
             "preload_app": True,
             "proc_name": "delaycast-serve",
         }

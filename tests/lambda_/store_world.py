@@ -14,7 +14,8 @@ PREVIOUS = DAY - dt.timedelta(days=1)
 UA1545 = Leg("EWR", "IAH", 515, 819, 1400.0)
 B6725 = Leg("EWR", "FLL", 1800, 2104, 1065.0)
 WN100 = (Leg("EWR", "MDW", 700, 845, 711.0), Leg("MDW", "DEN", 1030, 1205, 895.0))
-SCHEDULE = {("UA", 1545): [UA1545], ("B6", 725): [B6725], ("WN", 100): list(WN100)}
+AA1 = Leg("ORD", "LGA", 900, 1215, 733.0)  # ORD: no airport item, so no time zone
+SCHEDULE = {("UA", 1545): [UA1545], ("B6", 725): [B6725], ("WN", 100): list(WN100), ("AA", 1): [AA1]}
 COVERED = (dt.date(2013, 10, 1), dt.date(2013, 11, 30))
 
 

@@ -18,7 +18,7 @@ from delaycast_api.handler import Handler, lambda_handler
 from delaycast_api.settings import Settings
 from deploy.local.store import LocalStore, local_store, store_client, write_items
 from tests.lambda_.conftest import ENDPOINT
-from tests.lambda_.store_world import B6725, DAY, PREVIOUS, UA1545, WN100, departures, items
+from tests.lambda_.store_world import AA1, B6725, DAY, PREVIOUS, UA1545, WN100, departures, items
 from tests.lambda_.support import (
     FLIGHT,
     FLIGHT_SENT,
@@ -351,3 +351,26 @@ def test_lambda_handler_reads_the_store_it_is_given(monkeypatch: pytest.MonkeyPa
     response = lambda_handler(http_event(json.dumps({"flight": "UA1545", "date": "2013-11-05"})), FakeContext())
     assert assert_valid_proxy_response(response)["error"] == "service unavailable"
     assert response["headers"]["Retry-After"] == "5"
+
+
+def test_an_origin_of_unknown_time_zone_takes_local_time_only(make: Callable[..., Handler], stubber: Stubber) -> None:
+    status, answer, _ = ask(make(), {"flight": "AA1", "date": "2013-11-05", "as_of": "2013-11-05T12:00:00Z"})
+    assert status == 400
+    assert answer["detail"].startswith("the flight store has no time zone for ORD: give as_of as local time")
+    expect_scored(stubber, line("AA", 1, AA1, by_hand(AA1, dt.datetime(2013, 11, 5, 7))))
+    status, answer, _ = ask(make(), {"flight": "AA1", "date": "2013-11-05", "as_of": "2013-11-05T07:00"})
+    assert status == 200
+    assert answer["legs"][0]["context"]["as_of"] == "2013-11-05T07:00"
+
+
+def test_a_full_record_from_an_origin_of_unknown_time_zone_scores_without_context(
+    make: Callable[..., Handler], stubber: Stubber
+) -> None:
+    record = {"carrier": "AA", "flight_number": 1, "origin": "ORD", "dest": "LGA", "flight_date": "2013-11-05"}
+    expect_scored(stubber, "AA,1,ORD,LGA,2013-11-05,0900,,,,,")
+    status, answer, _ = ask(make(), {**record, "crs_dep_time": "09:00"})
+    assert status == 200
+    assert (answer["context"], answer["note"]) == (
+        None,
+        "the flight store has no time zone for ORD: scored without context",
+    )

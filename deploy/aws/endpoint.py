@@ -20,16 +20,52 @@ METRIC = "SageMakerVariantInvocationsPerInstance"
 MISSING = ("ValidationException",)  # how SageMaker's Describe* say "not found"
 
 
-def model_name(names: Names, version: str, image_uri: str, data_url: str) -> str:
-    """<stack>-<model version>-<hash of image and model data>."""
-    return f"{names.stack}-{slug(version)[:30]}-{short_hash(image_uri, data_url)}"
+# A container's peak memory for maximum-size bodies on every thread (docs/serving.md, "Workers and memory"):
+# MB = BASE + workers x (PER_WORKER + PER_THREAD x threads) x (body MiB / 6).
+MEMORY_BASE_MB = 150
+MEMORY_PER_WORKER_MB = 370
+MEMORY_PER_THREAD_MB = 7
+SERVER_THREADS = 4  # the server's default (DELAYCAST_THREADS)
+MAX_BODY_MIB = 6  # InvokeEndpoint's payload limit, the server's default
+MEMORY_HEADROOM = 0.9  # the peak by the formula stays within this share of a serverless memory size
 
 
-def model_request(names: Names, name: str, image_uri: str, data_url: str, role_arn: str) -> dict[str, Any]:
-    """CreateModel: our image serving model.tar.gz, run as the SageMaker role."""
+def peak_memory_mb(workers: int, threads: int = SERVER_THREADS, body_mib: float = MAX_BODY_MIB) -> float:
+    """The formula's peak memory of a container serving maximum-size bodies on every thread."""
+    return MEMORY_BASE_MB + workers * (MEMORY_PER_WORKER_MB + MEMORY_PER_THREAD_MB * threads) * body_mib / 6
+
+
+def serverless_workers(variant: Serverless) -> int:
+    """Workers for a serverless variant, whose CPU count the container cannot know: the most whose peak memory
+    stays within MEMORY_HEADROOM of the memory size, no more than the concurrency (a worker scores one large
+    request at a time), at least 1."""
+    workers = 1
+    while workers < variant.max_concurrency and peak_memory_mb(workers + 1) <= MEMORY_HEADROOM * variant.memory_mb:
+        workers += 1
+    return workers
+
+
+def model_environment(variant: Serverless | Instances) -> dict[str, str]:
+    """The container's environment: serverless variants get their worker count (instances count their CPUs)."""
+    if isinstance(variant, Serverless):
+        return {"SAGEMAKER_MODEL_SERVER_WORKERS": str(serverless_workers(variant))}
+    return {}
+
+
+def model_name(names: Names, version: str, image_uri: str, data_url: str, environment: dict[str, str]) -> str:
+    """<stack>-<model version>-<hash of image, model data and environment>."""
+    parts = [image_uri, data_url] + [f"{key}={value}" for key, value in sorted(environment.items())]
+    return f"{names.stack}-{slug(version)[:30]}-{short_hash(*parts)}"
+
+
+def model_request(
+    names: Names, name: str, image_uri: str, data_url: str, role_arn: str, environment: dict[str, str]
+) -> dict[str, Any]:
+    """CreateModel: our image serving model.tar.gz with `environment`, run as the SageMaker role."""
+    container = {"Image": image_uri, "ModelDataUrl": data_url, "Mode": "SingleModel"}
     return {
         "ModelName": name,
-        "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": data_url, "Mode": "SingleModel"},
+        "PrimaryContainer": {**container, "Environment": environment} if environment else container,
         "ExecutionRoleArn": role_arn,
         "Tags": tag_list(names.tags),
     }

@@ -20,6 +20,7 @@ from deploy.aws.config import Config, Instances
 from deploy.aws.endpoint import (
     endpoint_config_request,
     endpoint_request,
+    model_environment,
     model_name,
     model_request,
     scalable_target_request,
@@ -71,7 +72,8 @@ def model_plan(config: Config, names: Names, artifacts: Artifacts, revision: Rev
     archive = artifacts.model
     data_url = model_data_url(names, archive)
     role = role_request(names, names.sagemaker_role, "sagemaker.amazonaws.com")
-    name = model_name(names, archive.version, image, data_url)
+    environment = model_environment(config.variant)
+    name = model_name(names, archive.version, image, data_url, environment)
     resources += [
         Resource("S3 bucket", names.bucket, {**bucket_request(names), "PublicAccessBlock": PUBLIC_ACCESS_BLOCK}),
         Resource(
@@ -86,7 +88,9 @@ def model_plan(config: Config, names: Names, artifacts: Artifacts, revision: Rev
         ),
         Resource("IAM role", names.sagemaker_role, {**role, POLICY_NAME: sagemaker_policy(names, config)}),
         Resource(
-            "SageMaker model", name, model_request(names, name, image, data_url, names.role_arn(names.sagemaker_role))
+            "SageMaker model",
+            name,
+            model_request(names, name, image, data_url, names.role_arn(names.sagemaker_role), environment),
         ),
     ]
     return resources, name

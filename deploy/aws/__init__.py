@@ -10,7 +10,10 @@ correcting what differs (so a second run changes nothing):
 - the SageMaker model, endpoint config (serverless or instances with target
   tracking auto scaling) and endpoint; a new model version makes a new endpoint
   config and UpdateEndpoint moves the endpoint to it;
-- the Lambda (lambda/delaycast_api) with a least-privilege role and its log group;
+- the flight store: a DynamoDB table (on demand, TTL) and the managed policy
+  that lets `python -m deploy.ingest` write it (docs/store.md);
+- the Lambda (lambda/delaycast_api) with a least-privilege role (invoke the
+  endpoint, read the flight table) and its log group;
 - an API Gateway HTTP API, POST /predict, CORS, a throttled stage.
 
 Everything is tagged project=delaycast and delaycast:stack=<stack>; `teardown`

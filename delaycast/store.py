@@ -8,8 +8,9 @@ The table's key is `pk` (partition, S) + `sk` (sort, S). Three kinds of item:
   every leg of a flight on a date, and a year of DOT data (7.2M flights) makes about 300k items.
 - departures, one per airport + local date: pk `A#EWR`, sk `2013-11-05`; `departures` maps each departure
   (`UA1545@0515`) to its scheduled minute after midnight and, once it left, its actual minute (after the same
-  midnight: past 1440 when it left after the next midnight). The context of a flight reads two of them (its
-  origin on its date and the day before) in one batched read. They carry the table's TTL attribute.
+  midnight: past 1440 when it left after the next midnight), packed as one JSON string. The context of a
+  flight reads two of them (its origin on its date and the day before) in one batched read. They carry the
+  table's TTL attribute.
 - coverage, one per month of schedule loaded: pk `META`, sk `month#2013-11`: the first and last date of that
   month's schedule, for the answer to a flight or date the schedule does not hold (a Query of pk `META`).
 - airport, one per airport: pk `P#EWR`, sk `airport`: its IANA time zone, where known, to read an instant
@@ -23,6 +24,7 @@ months and days it holds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,10 @@ from delaycast.context import Departure, local_minute
 
 Item = dict[str, Any]  # one item in DynamoDB's typed JSON: {"pk": {"S": "..."}, ...}
 Key = dict[str, dict[str, str]]
+# One JSON string, {"UA1545@0515": [315, 322], ...}: a typed map of a busy airport's day is a thousand values
+# that DynamoDB's wire format and botocore parse one by one (moto took 106 ms to serve one, the Lambda most
+# of its CPU to read it).
+DEPARTURES_ATTRIBUTE = "departures"
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes departures items after it
 COVERAGE_PARTITION = "META"
 
@@ -89,12 +95,14 @@ def departures_item(
     airport: str, day: dt.date, departures: Mapping[str, tuple[int, int | None]], expires_at: int | None
 ) -> Item:
     """The departures item of an airport on a local date: each departure's scheduled and actual minute after
-    that date's midnight (actual None: not departed yet, or cancelled)."""
-    entries = {
-        name: {"L": [{"N": str(scheduled)}] + ([] if actual is None else [{"N": str(actual)}])}
-        for name, (scheduled, actual) in departures.items()
+    that date's midnight (actual None: not departed yet, or cancelled), packed in one string attribute."""
+    packed = {
+        name: [scheduled] if actual is None else [scheduled, actual] for name, (scheduled, actual) in departures.items()
     }
-    item: Item = {**departures_key(airport, day), "departures": {"M": entries}}
+    item: Item = {
+        **departures_key(airport, day),
+        DEPARTURES_ATTRIBUTE: {"S": json.dumps(packed, separators=(",", ":"))},
+    }
     if expires_at is not None:
         item[TTL_ATTRIBUTE] = {"N": str(expires_at)}
     return item
@@ -102,10 +110,10 @@ def departures_item(
 
 def departure_minutes(item: Item | None) -> dict[str, tuple[int, int | None]]:
     """A departures item's entries: name -> (scheduled, actual or None), minutes after its date's midnight."""
-    if item is None:
+    if item is None or DEPARTURES_ATTRIBUTE not in item:
         return {}
-    entries = item.get("departures", {}).get("M", {})
-    return {name: _minutes(entry["L"]) for name, entry in entries.items()}
+    packed: dict[str, list[int]] = json.loads(item[DEPARTURES_ATTRIBUTE]["S"])
+    return {name: (minutes[0], minutes[1] if len(minutes) > 1 else None) for name, minutes in packed.items()}
 
 
 def departures_of(item: Item | None, day: dt.date) -> list[Departure]:

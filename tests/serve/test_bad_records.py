@@ -81,7 +81,7 @@ def test_report_keeps_every_good_row_and_puts_each_refusal_in_its_place(report: 
     assert len(out) == len(lines)
     assert out[1] == ["error", "field flight_date: '2013-02-30' is not a date YYYY-MM-DD"]
     assert out[2] == ["error", "a blank line"]
-    assert out[4] == ["error", "3 fields; without a header send 6 to 9 in this order: " + ",".join(FIELD_NAMES)]
+    assert out[4] == ["error", "3 fields; without a header send 6 to 11 in this order: " + ",".join(FIELD_NAMES)]
     assert out[5] == ["error", "field crs_dep_time: '2561' is not a time HHMM or HH:MM (0000 to 2400)"]
     alone = csv_lines(post(report, "\n".join([ROW, OTHER] * (copies + 1)) + "\n"))
     good = [line for line in out if line[0] != "error"]

@@ -737,9 +737,9 @@ EDGES: dict[str, Edge] = {
         f"{HEADER}\nUA,1545,EWR\n".encode(), "text/csv", 400, "record 0: 3 fields, but the header has 6"
     ),
     "ragged rows without a header": Edge(
-        f"{ROW}\nUA,1545\n".encode(), "text/csv", 400, "record 1: 2 fields; without a header send 6 to 9"
+        f"{ROW}\nUA,1545\n".encode(), "text/csv", 400, "record 1: 2 fields; without a header send 6 to 11"
     ),
-    "a row too wide without a header": Edge(f"{ROW},0.5,x\n".encode(), "text/csv", 400, "record 0: 10 fields"),
+    "a row too wide without a header": Edge(f"{ROW},0.5,0.5,60,x\n".encode(), "text/csv", 400, "record 0: 12 fields"),
     "quoted fields with commas and newlines": Edge(
         f'{HEADER},note\n{ROW6},"late, again\nand again"\n'.encode(),
         "text/csv",
@@ -843,7 +843,7 @@ EDGES: dict[str, Edge] = {
         f'{ROW},"{"x" * 140_000}"\n'.encode(), "text/csv", 400, "field larger than field limit", on_gunicorn=True
     ),
     "a line that splitlines() would split, past 64 KiB": Edge(
-        f"{BULK_ROWS}{ROW6}\x1c{ROW6}\n".encode(), "text/csv", 400, "record 2000: 11 fields", on_gunicorn=True
+        f"{BULK_ROWS}{ROW6}\x1c{ROW6}\x1c{ROW6}\n".encode(), "text/csv", 400, "record 2000: 16 fields", on_gunicorn=True
     ),
     "a date-time with a time zone, past 64 KiB": Edge(
         (BULK_ROWS + ROW.replace("2013-11-05", "2013-11-05T23:00:00-05:00") + "\n").encode(),

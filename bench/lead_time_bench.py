@@ -38,6 +38,7 @@ from train.model import delay_labels
 TEST_START = "2013-11-01"
 LEADS_HOURS = (24, 2)
 DECIMALS = 4
+ROUNDED = 0.5 * 10**-DECIMALS + 1e-9  # how far a value shown to DECIMALS may be from the full one
 
 
 def sample_flights(count: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, DepartureIndex]:
@@ -78,9 +79,9 @@ def mismatches(flight: pd.Series, leg: dict[str, Any], expected: dict[str, float
         found.append(f"route {leg['origin']}-{leg['dest']} {leg['crs_dep_time']}")
     for name in CONTEXT_FIELDS:
         got, want = leg["context"][name], expected[name]
-        if not ((got is None and np.isnan(want)) or (got is not None and abs(got - want) <= 0.5 * 10**-DECIMALS)):
+        if not ((got is None and np.isnan(want)) or (got is not None and abs(got - want) <= ROUNDED)):
             found.append(f"{name} {got} != {want}")
-    if abs(leg["probability"] - probability) > 0.5 * 10**-DECIMALS + 1e-12:
+    if abs(leg["probability"] - probability) > ROUNDED:
         found.append(f"probability {leg['probability']} != {probability:.6f}")
     return found
 

@@ -23,6 +23,9 @@ from delaycast_api.flight_store import FlightStore
 
 MAX_MINUTES = float(FIELDS_BY_NAME["minutes_to_departure"].high or 0)
 EPOCH_CLOCK = dt.datetime.combine(EPOCH, dt.time())
+# The note of a context capped at the departure (not the instant asked: absent, it is now, and answers would
+# differ from one second to the next).
+AFTER_DEPARTURE = "as_of (or now) is after the scheduled departure: the context known at the departure"
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,14 @@ class Context:
 
     values: dict[str, float | None]
     as_of: dt.datetime  # local at the origin; with its UTC offset when the origin's time zone is known
-    requested: dt.datetime | None  # the instant asked for, when it was after the scheduled departure
+    capped: bool  # the instant asked for (or now) was after the scheduled departure
 
     def document(self) -> dict[str, object]:
         """The context as the answer shows it: as_of, each field (shares to 4 decimals), a note when capped."""
         shown: dict[str, object] = {"as_of": self.as_of.isoformat(timespec="minutes")}
         shown.update({name: None if v is None else round(v, DECIMALS) for name, v in self.values.items()})
-        if self.requested is not None:
-            asked = self.requested.isoformat(timespec="minutes")
-            shown["note"] = f"as_of {asked} is after the scheduled departure: the context known at the departure"
+        if self.capped:
+            shown["note"] = AFTER_DEPARTURE
         return shown
 
 
@@ -97,8 +99,8 @@ def context_of(flight: Departing, items: Sequence[Item | None], instant: dt.date
     )
     values["minutes_to_departure"] = min(float(departure - minute), MAX_MINUTES)
     at = EPOCH_CLOCK + dt.timedelta(minutes=minute)
-    requested = local.replace(second=0, microsecond=0) if clock_minute(local) > departure else None
-    return Context(values, at if zone is None else at.replace(tzinfo=zone), _shown(requested, zone))
+    capped = clock_minute(local) > departure
+    return Context(values, at if zone is None else at.replace(tzinfo=zone), capped)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -117,9 +119,3 @@ def _local(instant: dt.datetime, zone: ZoneInfo | None, origin: str) -> dt.datet
     if zone is None:
         raise NoTimeZone(origin)
     return instant.astimezone(zone).replace(tzinfo=None)
-
-
-def _shown(requested: dt.datetime | None, zone: ZoneInfo | None) -> dt.datetime | None:
-    if requested is None or zone is None:
-        return requested
-    return requested.replace(tzinfo=zone)

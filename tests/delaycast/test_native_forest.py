@@ -116,7 +116,7 @@ def test_refuses_more_features_than_it_holds() -> None:
 
 def test_a_pipeline_whose_trees_take_other_features_is_not_compiled(loaded_model: LoadedModel) -> None:
     compiled = compile_pipeline(loaded_model.estimator)
-    with pytest.raises(CompileError, match="the forest takes 2 features, the pipeline makes 15"):
+    with pytest.raises(CompileError, match="the forest takes 2 features, the pipeline makes 17"):
         dataclasses.replace(compiled, forest=edge_case_forest())
 
 

@@ -25,10 +25,24 @@ def server(model_dir: Path) -> Iterator[Server]:
     server = Server(process, url)
     try:
         wait_healthy(server)
+        wait_for_workers(server, 2)
         yield server
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_for_workers(server: Server, count: int) -> None:
+    """Until `count` workers have each served a connection (the first /ping answers once one worker is up; a
+    later one may still be starting), within 30 s."""
+    served: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(served) < count and time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port(server)), timeout=10) as client:
+            assert post(client) is not None
+            served.update(worker for worker, held in holders(server, [client]).items() if held)
+        time.sleep(0.05)
+    assert len(served) >= count, f"{len(served)} of {count} workers served a connection within 30 s"
 
 
 def port(server: Server) -> int:
@@ -105,8 +119,11 @@ def post(client: socket.socket) -> bytes | None:
 @pytest.mark.parametrize("connections", [4, 16])
 def test_keep_alive_connections_are_spread_over_the_workers(idle: Server, connections: int) -> None:
     server = idle
-    clients = [socket.create_connection(("127.0.0.1", port(server)), timeout=10) for _ in range(connections)]
+    clients: list[socket.socket] = []
     try:
+        for _ in range(connections):  # as a client pool opens them: one more when the ones it has are busy
+            clients.append(socket.create_connection(("127.0.0.1", port(server)), timeout=10))
+            assert post(clients[-1]) is not None
         for _ in range(3):
             for client in clients:
                 head = post(client)

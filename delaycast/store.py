@@ -86,11 +86,6 @@ def legs_on(item: Item | None, day: dt.date) -> list[Leg]:
     return sorted((_leg(entry["M"]) for entry in entries), key=lambda leg: leg.crs_dep_time)
 
 
-def legs_by_day(item: Item) -> dict[int, list[Leg]]:
-    """Every day's legs in a schedule item (what a merge starts from)."""
-    return {int(day): [_leg(entry["M"]) for entry in legs["L"]] for day, legs in item["legs"]["M"].items()}
-
-
 def departures_item(
     airport: str, day: dt.date, departures: Mapping[str, tuple[int, int | None]], expires_at: int | None
 ) -> Item:

@@ -50,6 +50,7 @@ from delaycast.store import (
 )
 from deploy.aws.names import flight_table_name
 from deploy.aws.session import failure
+from train.context import NOT_DEPARTED, actual_minutes
 from train.data import BUNDLED, DATA_SUFFIXES, bundled_flights_path, concat_flights, data_files, read_flight_file
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
@@ -296,10 +297,9 @@ def _until_minute(until: dt.datetime, airport: str, zones: Mapping[str, str]) ->
 
 
 def _actual_minutes(frame: pd.DataFrame, scheduled: list[int]) -> list[int | None]:
-    delays = frame["dep_delay"].to_numpy(dtype=np.float64)
-    rounded = np.rint(np.nan_to_num(delays)).astype(np.int64).tolist()
-    known = (~np.isnan(delays)).tolist()
-    return [minute + delay if ok else None for minute, delay, ok in zip(scheduled, rounded, known, strict=True)]
+    """Training's rule (`train.context.actual_minutes`), None for a flight that did not leave."""
+    actual = actual_minutes(np.asarray(scheduled, dtype=np.int64), frame["dep_delay"].to_numpy(dtype=np.float64))
+    return [None if minute == NOT_DEPARTED else minute for minute in actual.tolist()]
 
 
 def _leg_columns(frame: pd.DataFrame) -> tuple[list[str], list[str], list[int], list[float], list[float]]:
